@@ -1,0 +1,19 @@
+"""Errors that speak to the user: raised at boundaries (loading, parsing), caught by the CLI."""
+
+from __future__ import annotations
+
+
+class Recon3rError(ValueError):
+    """Base class for user-facing errors (bad input files, configs, checkpoints)."""
+
+
+class CheckpointError(Recon3rError):
+    """A checkpoint is malformed, unsafe, or does not match the model."""
+
+
+class ConfigError(Recon3rError):
+    """A config or spec string is malformed or names something unknown."""
+
+
+class ImageLoadError(Recon3rError):
+    """An image file could not be read or has an unusable size."""

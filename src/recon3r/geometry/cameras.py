@@ -1,0 +1,53 @@
+"""Pinhole cameras: pixel grids, unprojection of depth maps, projection of points."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from recon3r.geometry.transforms import apply_transform
+
+
+def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> Tensor:
+    """(H, W, 2) pixel coordinates: [..., 0] is the column x, [..., 1] is the row y."""
+    ys, xs = torch.meshgrid(
+        torch.arange(height, device=device, dtype=dtype),
+        torch.arange(width, device=device, dtype=dtype),
+        indexing="ij",
+    )
+    return torch.stack([xs, ys], dim=-1)
+
+
+def depth_to_points(depth: Tensor, intrinsics: Tensor) -> Tensor:
+    """Unproject depth maps (B, H, W) with intrinsics K (B, 3, 3) to camera-frame points (B, H, W, 3).
+
+    Depth is the z coordinate (not the ray length); OpenCV axes.
+    """
+    if depth.ndim != 3 or intrinsics.shape[-2:] != (3, 3) or intrinsics.shape[0] != depth.shape[0]:
+        raise ValueError(f"expected depth (B,H,W) and K (B,3,3), got {tuple(depth.shape)} and {tuple(intrinsics.shape)}")
+    _, height, width = depth.shape
+    grid = pixel_grid(height, width, device=depth.device, dtype=depth.dtype)
+    fx, fy = intrinsics[:, 0, 0, None, None], intrinsics[:, 1, 1, None, None]
+    cx, cy = intrinsics[:, 0, 2, None, None], intrinsics[:, 1, 2, None, None]
+    x = (grid[..., 0] - cx) * depth / fx
+    y = (grid[..., 1] - cy) * depth / fy
+    return torch.stack([x, y, depth], dim=-1)
+
+
+def depth_to_world_points(depth: Tensor, intrinsics: Tensor, world_from_cam: Tensor) -> Tensor:
+    """Unproject depth maps (B, H, W) to world-frame points (B, H, W, 3) with cam-to-world poses (B, 4, 4)."""
+    return apply_transform(world_from_cam, depth_to_points(depth, intrinsics))
+
+
+def project_points(points: Tensor, intrinsics: Tensor, eps: float = 1e-8) -> tuple[Tensor, Tensor]:
+    """Project camera-frame points (B, ..., 3) with K (B, 3, 3) to pixels (B, ..., 2) and depths (B, ...).
+
+    Points at or behind the camera get their depth clamped to `eps` in the division;
+    use the returned depth to mask them.
+    """
+    batch = points.shape[0]
+    flat = points.reshape(batch, -1, 3)
+    z = flat[..., 2]
+    homog = flat @ intrinsics.transpose(-1, -2)
+    pixels = homog[..., :2] / z.clamp_min(eps)[..., None]
+    return pixels.reshape(*points.shape[:-1], 2), z.reshape(points.shape[:-1])

@@ -1,0 +1,39 @@
+"""Progress bars: tqdm when installed (the `cli` extra), a plain stderr counter otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def progress(items: Iterable[T], desc: str = "", total: int | None = None, enabled: bool = True) -> Iterator[T]:
+    """Iterate over `items` while showing progress on stderr."""
+    if not enabled:
+        yield from items
+        return
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        yield from _plain_progress(items, desc, total)
+        return
+    yield from tqdm(items, desc=desc, total=total, dynamic_ncols=True, file=sys.stderr)
+
+
+def _plain_progress(items: Iterable[T], desc: str, total: int | None) -> Iterator[T]:
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    start, last = time.monotonic(), 0.0
+    count = 0
+    for count, item in enumerate(items, 1):
+        yield item
+        now = time.monotonic()
+        if now - last > 1.0 or count == total:
+            last = now
+            of = f"/{total}" if total else ""
+            print(f"\r{desc}: {count}{of} [{now - start:.1f}s]", end="", file=sys.stderr, flush=True)
+    if count:
+        print(file=sys.stderr)
