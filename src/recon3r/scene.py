@@ -11,8 +11,9 @@ import numpy as np
 class ImageTransform:
     """How a network-resolution image was made from the original file.
 
-    network_pixel = original_pixel * scale - crop_offset, for (x, y) pixel coordinates.
-    Intrinsics map the same way: fx' = s·fx, cx' = s·cx - crop_x (pixel centres at integers).
+    With pixel centres at integer coordinates (OpenCV), a point maps as
+    network = (original + 0.5) * scale - 0.5 - crop_offset, for (x, y); so fx' = s·fx and
+    cx' = (cx + 0.5)·s - 0.5 - crop_x.
     """
 
     original_size: tuple[int, int]  # (width, height) of the file after EXIF orientation
@@ -23,18 +24,22 @@ class ImageTransform:
     def intrinsics_to_original(self, intrinsics: np.ndarray) -> np.ndarray:
         """Map (..., 3, 3) intrinsics at network resolution to the original image resolution."""
         out = np.array(intrinsics, dtype=np.float64, copy=True)
-        out[..., 0, 2] += self.crop_offset[0]
-        out[..., 1, 2] += self.crop_offset[1]
+        out[..., 0, 2] += self.crop_offset[0] + 0.5
+        out[..., 1, 2] += self.crop_offset[1] + 0.5
         out[..., :2, :] /= self.scale
+        out[..., 0, 2] -= 0.5
+        out[..., 1, 2] -= 0.5
         out[..., 2, :] = (0.0, 0.0, 1.0)
         return out
 
     def intrinsics_to_network(self, intrinsics: np.ndarray) -> np.ndarray:
         """Map (..., 3, 3) intrinsics at the original resolution to network resolution."""
         out = np.array(intrinsics, dtype=np.float64, copy=True)
+        out[..., 0, 2] += 0.5
+        out[..., 1, 2] += 0.5
         out[..., :2, :] *= self.scale
-        out[..., 0, 2] -= self.crop_offset[0]
-        out[..., 1, 2] -= self.crop_offset[1]
+        out[..., 0, 2] -= self.crop_offset[0] + 0.5
+        out[..., 1, 2] -= self.crop_offset[1] + 0.5
         out[..., 2, :] = (0.0, 0.0, 1.0)
         return out
 
