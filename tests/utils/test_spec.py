@@ -3,7 +3,7 @@ import math
 import pytest
 
 from recon3r.errors import ConfigError
-from recon3r.utils.spec import format_spec, parse_spec
+from recon3r.utils.spec import format_spec, parse_spec, split_top_level_sum
 
 
 class Box:
@@ -88,3 +88,8 @@ def test_format_spec_round_trips():
     kwargs = {"img_size": (512, 384), "depth_mode": ("exp", -math.inf, math.inf), "x": [1, 2], "name": "a'b", "t": (1,)}
     text = format_spec("Box", kwargs)
     assert parse_spec(text, NAMESPACE).kwargs == kwargs
+
+
+def test_split_top_level_sum_keeps_nested_sums_inside_calls():
+    text = "100 @ Box(a=1+2) + Box(b='x + y') + 3 * Box()"
+    assert split_top_level_sum(text) == ["100 @ Box(a=1+2)", "Box(b='x + y')", "3 * Box()"]

@@ -161,3 +161,26 @@ class _SpecEvaluator:
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def split_top_level_sum(text: str) -> list[str]:
+    """Split `a + b + c` at its top-level `+` into the source of each term (`["a", "b", "c"]`).
+
+    Used where a sum of datasets means "evaluate each separately" (test sets).
+    """
+    source = text.strip()
+    try:
+        tree = ast.parse(source, mode="eval")
+    except SyntaxError as err:
+        raise ConfigError(f"invalid spec: {err.msg}\n{_caret(source, (err.offset or 1) - 1, None)}") from None
+    terms: list[ast.AST] = []
+
+    def collect(node: ast.AST) -> None:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Add):
+            collect(node.left)
+            collect(node.right)
+        else:
+            terms.append(node)
+
+    collect(tree.body)
+    return [ast.get_source_segment(source, term) or "" for term in terms]
