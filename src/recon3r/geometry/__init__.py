@@ -7,15 +7,40 @@ Conventions used throughout recon3r:
 - Point maps are (..., H, W, 3).
 """
 
-from recon3r.geometry.cameras import depth_to_points, depth_to_world_points, pixel_grid, project_points
+from recon3r.geometry.cameras import (
+    depth_to_points,
+    depth_to_world_points,
+    image_center,
+    pixel_grid,
+    project_points,
+)
+from recon3r.geometry.focal import estimate_focal, focal_base
+from recon3r.geometry.pointmaps import (
+    gather_views,
+    joint_center_and_scale,
+    joint_depth_quantile,
+    normalize_pointmaps,
+)
+from recon3r.geometry.registration import align_poses, fit_scale, median_camera_distance, umeyama
 from recon3r.geometry.transforms import apply_transform, invert_transform, make_transform
 
 __all__ = [
+    "align_poses",
     "apply_transform",
     "depth_to_points",
     "depth_to_world_points",
+    "estimate_focal",
+    "fit_scale",
+    "focal_base",
+    "gather_views",
+    "image_center",
     "invert_transform",
+    "joint_center_and_scale",
+    "joint_depth_quantile",
     "make_transform",
+    "median_camera_distance",
+    "normalize_pointmaps",
     "pixel_grid",
     "project_points",
+    "umeyama",
 ]

@@ -18,6 +18,20 @@ def pixel_grid(height: int, width: int, device=None, dtype=torch.float32) -> Ten
     return torch.stack([xs, ys], dim=-1)
 
 
+def image_center(
+    height: int, width: int, *, pixel_centers: bool = False, device=None, dtype=torch.float32
+) -> Tensor:
+    """(2,) principal point (cx, cy) at the image centre, in pixels.
+
+    Two conventions exist in the reference code and both are kept:
+    - `pixel_centers=False`: (W/2, H/2), the global-alignment default (focal estimation);
+    - `pixel_centers=True`: ((W-1)/2, (H-1)/2), the mean of the integer pixel coordinates,
+      used when unprojecting depth with a pseudo-focal and no principal point.
+    """
+    shift = 1.0 if pixel_centers else 0.0
+    return torch.tensor([(width - shift) / 2, (height - shift) / 2], device=device, dtype=dtype)
+
+
 def depth_to_points(depth: Tensor, intrinsics: Tensor) -> Tensor:
     """Unproject depth maps (B, H, W) with intrinsics K (B, 3, 3) to camera-frame points (B, H, W, 3).
 
