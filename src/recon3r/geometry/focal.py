@@ -15,7 +15,6 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-import torch
 from torch import Tensor
 
 from recon3r.geometry.cameras import image_center, pixel_grid
