@@ -9,6 +9,7 @@ Conventions used throughout recon3r:
 
 from recon3r.geometry.cameras import (
     depth_to_points,
+    depth_to_points_with_focal,
     depth_to_world_points,
     image_center,
     pixel_grid,
@@ -28,6 +29,7 @@ __all__ = [
     "align_poses",
     "apply_transform",
     "depth_to_points",
+    "depth_to_points_with_focal",
     "depth_to_world_points",
     "estimate_focal",
     "fit_scale",

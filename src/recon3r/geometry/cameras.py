@@ -48,6 +48,39 @@ def depth_to_points(depth: Tensor, intrinsics: Tensor) -> Tensor:
     return torch.stack([x, y, depth], dim=-1)
 
 
+def depth_to_points_with_focal(depth: Tensor, focal: Tensor, principal_point: Tensor | None = None) -> Tensor:
+    """Unproject depth maps (B, H, W) with per-pixel focal maps to camera-frame points (B, H, W, 3).
+
+    Args:
+        depth: (B, H, W) z depth.
+        focal: (B, H, W) one focal per pixel (a "pseudo-focal" map), or (B, 1, H, W), or
+            (B, 2, H, W) with separate fx and fy maps. Pixels.
+        principal_point: (B, 2) as (cx, cy) in pixels; None centres on ((W-1)/2, (H-1)/2)
+            (`image_center(..., pixel_centers=True)`).
+    """
+    if depth.ndim != 3:
+        raise ValueError(f"depth must be (B, H, W), got shape {tuple(depth.shape)}")
+    batch, height, width = depth.shape
+    if focal.shape == depth.shape:
+        fx = fy = focal
+    elif focal.ndim == 4 and focal.shape[1] in (1, 2) and focal.shape[2:] == depth.shape[1:] and len(focal) == batch:
+        fx, fy = focal[:, 0], focal[:, -1]
+    else:
+        raise ValueError(
+            f"focal must be (B, H, W), (B, 1, H, W) or (B, 2, H, W) for depth {tuple(depth.shape)},"
+            f" got {tuple(focal.shape)}"
+        )
+    if principal_point is None:
+        principal_point = image_center(height, width, pixel_centers=True, device=depth.device, dtype=depth.dtype)
+        principal_point = principal_point.expand(batch, 2)
+    elif principal_point.shape != (batch, 2):
+        raise ValueError(f"principal_point must be (B, 2) = ({batch}, 2), got {tuple(principal_point.shape)}")
+    grid = pixel_grid(height, width, device=depth.device, dtype=depth.dtype)
+    x = depth * (grid[..., 0] - principal_point[:, 0, None, None]) / fx
+    y = depth * (grid[..., 1] - principal_point[:, 1, None, None]) / fy
+    return torch.stack([x, y, depth], dim=-1)
+
+
 def depth_to_world_points(depth: Tensor, intrinsics: Tensor, world_from_cam: Tensor) -> Tensor:
     """Unproject depth maps (B, H, W) to world-frame points (B, H, W, 3) with cam-to-world poses (B, 4, 4)."""
     return apply_transform(world_from_cam, depth_to_points(depth, intrinsics))
@@ -59,6 +92,10 @@ def project_points(points: Tensor, intrinsics: Tensor, eps: float = 1e-8) -> tup
     Points at or behind the camera get their depth clamped to `eps` in the division;
     use the returned depth to mask them.
     """
+    if points.ndim < 2 or points.shape[-1] != 3 or intrinsics.shape != (points.shape[0], 3, 3):
+        raise ValueError(
+            f"expected points (B, ..., 3) and K (B, 3, 3), got {tuple(points.shape)} and {tuple(intrinsics.shape)}"
+        )
     batch = points.shape[0]
     flat = points.reshape(batch, -1, 3)
     z = flat[..., 2]
