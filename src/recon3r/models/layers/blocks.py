@@ -1,0 +1,78 @@
+"""Pre-norm transformer blocks shared by the pair model (DUSt3R) and its descendants.
+
+- `Block` (encoder): x + attn(norm1 x), then + mlp(norm2 x).
+- `DecoderBlock`: x + selfattn(norm1 x), then + crossattn(norm2 x, norm_y y), then + mlp(norm3 x).
+
+LayerNorm eps is 1e-6 everywhere (`layer_norm`). Positions are (B, N, 2) integer (row, col)
+tensors or precomputed `RotaryTable`s (compute once per stack with `RoPE2D.table`).
+"""
+
+from __future__ import annotations
+
+from functools import partial
+
+import torch
+from torch import nn
+
+from recon3r.models.layers.attention import Attention, CrossAttention, Positions
+from recon3r.models.layers.mlp import Mlp
+from recon3r.models.layers.rope import RoPE2D
+
+#: The norm every CroCo / DUSt3R block uses.
+layer_norm = partial(nn.LayerNorm, eps=1e-6)
+
+
+class Block(nn.Module):
+    """Encoder block. `forward(x, pos)`: x (B, N, C) → (B, N, C)."""
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        rope: RoPE2D | None = None,
+    ):
+        super().__init__()
+        self.norm1 = layer_norm(dim)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, rope=rope)
+        self.norm2 = layer_norm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, pos: Positions = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), pos)
+        return x + self.mlp(self.norm2(x))
+
+
+class DecoderBlock(nn.Module):
+    """Decoder block: self-attention, cross-attention to the other view's tokens, MLP.
+
+    `forward(x, y, xpos, ypos)`: x (B, Nx, C) this view's tokens, y (B, Ny, C) the other view's
+    (the "memory"), with their positions; returns the new x. With `norm_mem` the memory is
+    normalised by `norm_y` before cross-attention (reference `norm_im2_in_dec`).
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        norm_mem: bool = True,
+        rope: RoPE2D | None = None,
+    ):
+        super().__init__()
+        # Registration order fixes the state_dict order of the official checkpoints.
+        self.norm1 = layer_norm(dim)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, rope=rope)
+        self.cross_attn = CrossAttention(dim, num_heads, qkv_bias=qkv_bias, rope=rope)
+        self.norm2 = layer_norm(dim)
+        self.norm3 = layer_norm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.norm_y = layer_norm(dim) if norm_mem else nn.Identity()
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, xpos: Positions = None, ypos: Positions = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), xpos)
+        memory = self.norm_y(y)
+        x = x + self.cross_attn(self.norm2(x), memory, memory, xpos, ypos)
+        return x + self.mlp(self.norm3(x))

@@ -1,0 +1,104 @@
+"""2D rotary position embedding (RoPE) in pure PyTorch, as used by CroCo / DUSt3R.
+
+Convention (reference `RoPE2D`, base 100, F0 = 1):
+- a token's position is an integer (row, col) pair;
+- per head, the first half of the channels is rotated by the row, the second half by the column;
+- within a half of size d, channel i is paired with channel i + d/2 ("split-half" rotate);
+- the frequencies are 1 / base^(2i/d) for i < d/2.
+
+Tokens whose position is negative (e.g. (-1, -1)) are left unrotated: this lets a model add
+tokens that carry no image position (a caption token) to a sequence of patch tokens.
+The cos/sin tables are computed once per position tensor (`RoPE2D.table`) and shared by every
+attention layer of a stack, so no per-layer or per-token Python work is done.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+
+class RotaryTable(NamedTuple):
+    """Precomputed rotation for one set of positions.
+
+    `cos` and `sin` are (B, 1, N, head_dim), broadcast over heads; `sin` already carries the
+    sign of the split-half rotation, so `x * cos + swap_quarters(x) * sin` rotates `x`.
+    """
+
+    cos: torch.Tensor
+    sin: torch.Tensor
+
+
+class RoPE2D(nn.Module):
+    """2D RoPE with a configurable base (`RoPE100` → base 100). Holds no parameters or buffers."""
+
+    def __init__(self, base: float = 100.0, f0: float = 1.0):
+        super().__init__()
+        self.base = float(base)
+        self.f0 = float(f0)
+
+    def extra_repr(self) -> str:
+        return f"base={self.base:g}"
+
+    def inverse_frequencies(self, half_dim: int, device: torch.device | None = None) -> torch.Tensor:
+        """(half_dim/2,) float32 frequencies for one axis, computed as the reference does (bit-exact)."""
+        exponents = torch.arange(0, half_dim, 2, device=device).float() / half_dim
+        return 1.0 / (self.base**exponents)
+
+    def table(self, positions: torch.Tensor, head_dim: int) -> RotaryTable:
+        """Cos/sin tables for `positions` (B, N, 2) integer (row, col); negative = no rotation.
+
+        Returns float32 tables of shape (B, 1, N, head_dim); they are cast to the query dtype
+        when applied.
+        """
+        if head_dim % 4 != 0:
+            raise ValueError(f"2D RoPE needs a head dimension divisible by 4, got {head_dim}")
+        if positions.ndim != 3 or positions.shape[-1] != 2:
+            raise ValueError(f"positions must be (B, N, 2), got {tuple(positions.shape)}")
+        inv_freq = self.inverse_frequencies(head_dim // 2, positions.device)  # (Q,)
+        pos = positions.to(torch.float32)
+        if self.f0 != 1.0:
+            pos = pos * self.f0
+        angles = pos[..., None] * inv_freq  # (B, N, 2, Q): [row, col] x frequency
+        cos, sin = angles.cos(), angles.sin()
+        # Layout per head: [row: cos q0 | cos q1] [col: cos q0 | cos q1], the sign of the
+        # split-half rotation folded into sin: [-sin, +sin] per axis.
+        cos = torch.stack((cos, cos), dim=-2)  # (B, N, 2, 2, Q)
+        sin = torch.stack((-sin, sin), dim=-2)
+        unrotated = (positions < 0).any(dim=-1)[..., None, None, None]  # (B, N, 1, 1, 1)
+        cos = torch.where(unrotated, torch.ones_like(cos), cos)
+        sin = torch.where(unrotated, torch.zeros_like(sin), sin)
+        return RotaryTable(cos.flatten(-3)[:, None], sin.flatten(-3)[:, None])
+
+
+def apply_rotary(x: torch.Tensor, table: RotaryTable) -> torch.Tensor:
+    """Rotate `x` (B, heads, N, head_dim) with a `RotaryTable` for the same B and N."""
+    cos = table.cos.to(x.dtype)
+    sin = table.sin.to(x.dtype)
+    quarters = x.unflatten(-1, (2, 2, x.shape[-1] // 4))
+    swapped = quarters.flip(-2).flatten(-3)  # (a, b) -> (b, a) inside each axis half
+    return x * cos + swapped * sin
+
+
+def patch_positions(batch: int, rows: int, cols: int, device: torch.device | None = None) -> torch.Tensor:
+    """(batch, rows*cols, 2) int64 (row, col) positions of a patch grid in row-major token order."""
+    r = torch.arange(rows, device=device)
+    c = torch.arange(cols, device=device)
+    grid = torch.stack(torch.meshgrid(r, c, indexing="ij"), dim=-1).reshape(rows * cols, 2)
+    return grid[None].expand(batch, -1, -1)
+
+
+def resolve_rope(pos_embed: str) -> RoPE2D:
+    """Build the RoPE module named by a reference `pos_embed` string such as 'RoPE100'."""
+    if not isinstance(pos_embed, str) or not pos_embed.startswith("RoPE"):
+        raise ValueError(
+            f"pos_embed={pos_embed!r} is not supported: only 2D RoPE ('RoPE100', ...) is implemented "
+            "(the reference's 'cosine' absolute embedding is not used by any DUSt3R checkpoint)"
+        )
+    try:
+        base = float(pos_embed[len("RoPE") :])
+    except ValueError:
+        raise ValueError(f"pos_embed={pos_embed!r}: expected 'RoPE<base>', e.g. 'RoPE100'") from None
+    return RoPE2D(base)
