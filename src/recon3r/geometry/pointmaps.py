@@ -81,17 +81,17 @@ def normalize_pointmaps(
     if any(view.ndim != 4 or view.shape[-1] != 3 for view in points):
         raise ValueError(f"point maps must be (B, H, W, 3), got {[tuple(v.shape) for v in points]}")
     if mode == "avg_dis":
-        total = 0
+        norms = []
         count = 0
         for view, mask in zip(points, masks):
-            norms = view.norm(dim=-1)
             if mask is None:
                 count = count + view[0].numel()
             else:
-                norms = torch.where(mask, norms, torch.zeros((), dtype=norms.dtype, device=norms.device))
+                view = torch.where(mask[..., None], view, torch.zeros((), dtype=view.dtype, device=view.device))
                 count = count + mask.reshape(len(mask), -1).sum(1)
-            total = total + norms.reshape(len(norms), -1).sum(1)
-        factor = total / (count + 1e-8)
+            norms.append(view.norm(dim=-1).reshape(len(view), -1))
+        # one sum over all views (not a sum of per-view sums) keeps float32 results identical to the reference
+        factor = torch.cat(norms, dim=1).sum(1) / (count + 1e-8)
     elif mode == "median_dis":
         factor = gather_views(points, masks).norm(dim=-1).nanmedian(dim=1).values.detach()
     else:

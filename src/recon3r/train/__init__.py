@@ -1,0 +1,1 @@
+"""Training: losses, schedules, samplers and the trainer."""
