@@ -28,6 +28,7 @@ import inspect
 import json
 import math
 import pickle
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -178,7 +179,9 @@ def restricted_torch_load(path: Path) -> Any:
     refused by torch's weights_only unpickler before it can be called.
     """
     try:
-        with torch.serialization.safe_globals(_SAFE_PICKLE_GLOBALS):
+        with torch.serialization.safe_globals(_SAFE_PICKLE_GLOBALS), warnings.catch_warnings():
+            # torch warns about raw (non-torch.save) pickles before refusing them; the error says enough.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         first_line = str(err).strip().splitlines()
