@@ -79,16 +79,17 @@ def group_pairs(pairs: Sequence[tuple[View, View]], batch_size: int) -> list[lis
 
 
 def _interleave_reverses(pairs: Sequence[tuple[View, View]], members: list[int]) -> list[int]:
-    by_edge = {}
+    # Keyed on the view objects themselves, so that only truly reversed pairs are placed together.
+    by_edge: dict[tuple[int, int], list[int]] = {}
     for k in members:
-        by_edge.setdefault((pairs[k][0].instance, pairs[k][1].instance), []).append(k)
+        by_edge.setdefault((id(pairs[k][0]), id(pairs[k][1])), []).append(k)
     ordered, used = [], set()
     for k in members:
         if k in used:
             continue
         ordered.append(k)
         used.add(k)
-        reverse = [r for r in by_edge.get((pairs[k][1].instance, pairs[k][0].instance), []) if r not in used]
+        reverse = [r for r in by_edge.get((id(pairs[k][1]), id(pairs[k][0])), []) if r not in used]
         if reverse:
             ordered.append(reverse[0])
             used.add(reverse[0])

@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,6 @@ class View:
     name: str
     transform: ImageTransform
     path: Path | None = None
-    metadata: dict = field(default_factory=dict)
 
     @property
     def height(self) -> int:
@@ -229,7 +228,10 @@ def read_rgb(path: str | os.PathLike, alpha_background: tuple[int, int, int] | N
         with Image.open(path) as opened:
             opened.load()
             fmt = opened.format
-            image = ImageOps.exif_transpose(opened)
+            try:
+                image = ImageOps.exif_transpose(opened)
+            except Exception as err:  # malformed EXIF blocks raise assorted errors inside Pillow
+                raise ImageLoadError(f"could not apply the EXIF orientation of {path}: {err}") from None
             if image is opened:
                 image = opened.copy()
     except (UnidentifiedImageError, Image.DecompressionBombError) as err:
