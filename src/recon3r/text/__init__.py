@@ -1,0 +1,53 @@
+"""Captions (EXIF as text, free text) and the text encoders that embed them.
+
+`recon3r.text.captions` is light (Pillow only). The encoders import `transformers` only when
+one is built, so importing this package stays cheap.
+"""
+
+from recon3r.text.captions import (
+    CAPTION_KEYS,
+    caption_from_exif,
+    caption_from_intrinsics,
+    captions_for_images,
+    focal_35mm_equivalent,
+    focal_mm_to_px,
+    focal_px_to_mm,
+    format_caption,
+    load_captions_file,
+    normalize_caption,
+    parse_caption,
+)
+from recon3r.text.encoders import (
+    TEXT_ENCODERS,
+    ExifAsLanguageEncoder,
+    HFEncoder,
+    MiniLMEncoder,
+    TextEncoder,
+    TinyBertEncoder,
+    build_text_encoder,
+    encode_captions,
+    masked_mean,
+)
+
+__all__ = [
+    "CAPTION_KEYS",
+    "TEXT_ENCODERS",
+    "ExifAsLanguageEncoder",
+    "HFEncoder",
+    "MiniLMEncoder",
+    "TextEncoder",
+    "TinyBertEncoder",
+    "build_text_encoder",
+    "caption_from_exif",
+    "caption_from_intrinsics",
+    "captions_for_images",
+    "encode_captions",
+    "focal_35mm_equivalent",
+    "focal_mm_to_px",
+    "focal_px_to_mm",
+    "format_caption",
+    "load_captions_file",
+    "masked_mean",
+    "normalize_caption",
+    "parse_caption",
+]
