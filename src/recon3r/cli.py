@@ -15,6 +15,7 @@ import sys
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("recon3r.commands.convert", "convert an official DUSt3R .pth checkpoint to safetensors + config.json"),
+    "data": ("recon3r.commands.data", "make datasets: render procedural scenes in the recon3r multi-view format"),
 }
 
 

@@ -1,0 +1,54 @@
+"""Data: the multi-view on-disk format, dataset loaders, augmentations, mixing, procedural scenes.
+
+- `format`: the recon3r multi-view format (reader and writer);
+- `procedural`: seeded procedural scenes with exact ground truth and a CPU ray caster;
+- loaders `Procedural`, `MultiView`, `Co3d`, `MegaScenes`, all producing the view dicts of `base`;
+- `augment`: crops/resizes with exact intrinsics, `ColorJitter`, background masking, resolution lists;
+- `mixing`: `N @ ds`, `k * ds`, `a + b` and `parse_dataset(spec)` over the whitelist `DATASETS`;
+- `sampler`: `ResolutionBatchSampler`, batches that share one resolution.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recon3r.data.augment import ColorJitter, ImgNorm, aspect_resolutions
+from recon3r.data.base import MultiViewDataset, RawView
+from recon3r.data.co3d import Co3d
+from recon3r.data.format import DatasetError, read_dataset, read_scene, write_dataset, write_scene
+from recon3r.data.megascenes import MegaScenes
+from recon3r.data.mixing import ConcatDataset, MixableDataset, RepeatedDataset, ResizedDataset, parse_dataset
+from recon3r.data.multiview import MultiView, Procedural
+from recon3r.data.sampler import ResolutionBatchSampler
+
+__all__ = [
+    "DATASETS",
+    "Co3d",
+    "ColorJitter",
+    "ConcatDataset",
+    "DatasetError",
+    "ImgNorm",
+    "MegaScenes",
+    "MixableDataset",
+    "MultiView",
+    "MultiViewDataset",
+    "Procedural",
+    "RawView",
+    "RepeatedDataset",
+    "ResizedDataset",
+    "ResolutionBatchSampler",
+    "aspect_resolutions",
+    "parse_dataset",
+    "read_dataset",
+    "read_scene",
+    "write_dataset",
+    "write_scene",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DATASETS":
+        from recon3r.data.mixing import dataset_namespace
+
+        return dataset_namespace()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,220 @@
+"""Pinhole cameras for procedural scenes: random intrinsics, look-at poses and camera paths.
+
+Poses are cam-to-world (`world_from_cam`, 4×4) with OpenCV axes (x right, y down, z forward);
+the world is z up. Intrinsics have square pixels and the principal point at the image centre,
+((W - 1) / 2, (H - 1) / 2), with pixel centres at integer coordinates.
+
+Three paths:
+- `pairs`: every camera looks at one object from a different direction (≤ 50° apart) and distance;
+- `sequence`: a walk-through, the camera moving forward a small step per frame while looking around;
+- `orbit`: cameras on a ring around the scene's hero object, looking at it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recon3r.data.procedural.scenes import SceneSpec
+
+KINDS = ("pairs", "sequence", "orbit")
+# (width, height) ratios and how often each is drawn: landscape first, then square and portrait.
+ASPECTS = ((4, 3), (3, 2), (16, 9), (1, 1), (3, 4), (2, 3), (9, 16))
+ASPECT_WEIGHTS = (0.3, 0.15, 0.15, 0.12, 0.12, 0.08, 0.08)
+# (model name, sensor long side in mm) used to write EXIF-style captions.
+SENSORS = (("PX-FF", 36.0), ("PX-APSC", 23.5), ("PX-43", 17.3), ("PX-1IN", 13.2), ("PX-PHONE", 6.17))
+
+
+@dataclass
+class Camera:
+    """Intrinsics, pose and the virtual camera body (for captions) of one view."""
+
+    width: int
+    height: int
+    intrinsics: np.ndarray  # (3, 3) float64, pixels
+    world_from_cam: np.ndarray  # (4, 4) float64
+    model: str
+    sensor_mm: float  # physical length of the sensor's long side
+
+
+def image_size(size: int, aspect: tuple[int, int]) -> tuple[int, int]:
+    """(width, height) for an aspect ratio, as DUSt3R's preprocessing sizes images.
+
+    The short side is round(0.75·size); if the long side then falls below `size`, the long side
+    is `size` instead (so 4:3 at 224 → 224×168, 16:9 → 299×168, 1:1 → 224×224).
+    """
+    aw, ah = aspect
+    ratio = max(aw, ah) / min(aw, ah)
+    short = round(0.75 * size)
+    long = round(short * ratio)
+    if long < size:
+        long, short = size, round(size / ratio)
+    return (long, short) if aw >= ah else (short, long)
+
+
+def sample_camera_body(rng: np.random.Generator, size: int, fov_range: tuple[float, float]
+                       ) -> tuple[int, int, np.ndarray, str, float]:
+    """Random (width, height, K, model, sensor_mm): aspect from ASPECTS, horizontal FOV from `fov_range` (deg)."""
+    aspect = ASPECTS[int(rng.choice(len(ASPECTS), p=np.array(ASPECT_WEIGHTS) / sum(ASPECT_WEIGHTS)))]
+    width, height = image_size(size, aspect)
+    fov = np.radians(rng.uniform(*fov_range))
+    focal = (width / 2) / np.tan(fov / 2)
+    k = np.array([[focal, 0.0, (width - 1) / 2], [0.0, focal, (height - 1) / 2], [0.0, 0.0, 1.0]])
+    model, sensor = SENSORS[int(rng.integers(len(SENSORS)))]
+    return width, height, k, model, sensor
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, roll: float = 0.0) -> np.ndarray:
+    """Cam-to-world (4, 4) of a camera at `eye` looking at `target`, z up, rolled by `roll` radians."""
+    forward = target - eye
+    forward = forward / np.linalg.norm(forward)
+    right = np.cross(forward, np.array([0.0, 0.0, 1.0]))
+    if np.linalg.norm(right) < 1e-6:  # looking straight up or down
+        right = np.array([1.0, 0.0, 0.0])
+    right = right / np.linalg.norm(right)
+    down = np.cross(forward, right)
+    c, s = np.cos(roll), np.sin(roll)
+    right, down = c * right + s * down, -s * right + c * down
+    pose = np.eye(4)
+    pose[:3, 0], pose[:3, 1], pose[:3, 2], pose[:3, 3] = right, down, forward, eye
+    return pose
+
+
+def make_cameras(scene: SceneSpec, rng: np.random.Generator, kind: str, views: int, size: int,
+                 fov_range: tuple[float, float] = (35.0, 80.0)) -> list[Camera]:
+    """`views` cameras along a path of the given kind (see the module docstring)."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown camera path {kind!r}; expected one of {KINDS}")
+    if kind == "pairs":
+        # Pairs come from different cameras: every view draws its own body and focal length.
+        bodies = [sample_camera_body(rng, size, fov_range) for _ in range(views)]
+        poses = _pairs_path(scene, rng, views)
+    else:
+        bodies = [sample_camera_body(rng, size, fov_range)] * views  # one video camera
+        poses = _sequence_path(scene, rng, views) if kind == "sequence" else _orbit_path(scene, rng, views)
+    return [Camera(w, h, k, pose, model, sensor) for (w, h, k, model, sensor), pose in zip(bodies, poses)]
+
+
+def _direction(azimuth: float, elevation: float) -> np.ndarray:
+    return np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
+
+
+def _sees(scene: SceneSpec, eye: np.ndarray, target: np.ndarray, group: int) -> bool:
+    """Whether the first surface on the segment eye → target belongs to object `group`."""
+    direction = (target - eye)[None, :]
+    best_t, best_group = np.inf, -1
+    for prim in scene.primitives:
+        t = float(prim.intersect(eye, direction)[0])
+        if t < best_t:
+            best_t, best_group = t, prim.group
+    return best_group == group
+
+
+def _roll(rng: np.random.Generator, degrees: float) -> float:
+    return float(np.radians(np.clip(rng.normal(0.0, degrees), -3 * degrees, 3 * degrees)))
+
+
+def _pairs_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[np.ndarray]:
+    for attempt in range(200):
+        strict = attempt < 150  # late attempts drop the visibility check rather than fail
+        center, radius, group = scene.objects[int(rng.integers(len(scene.objects)))]
+        target = center + rng.normal(0.0, 0.25 * radius, size=3)
+        base_dist = rng.uniform(max(0.8, 1.6 * radius), max(1.6, 1.6 * radius) + 2.5)
+        base_dir = _direction(rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(-5, 40)))
+        poses: list[np.ndarray] = []
+        for _ in range(views * 30):
+            if len(poses) == views:
+                break
+            if poses:  # later views: rotate the first view's direction by up to 50 degrees
+                axis = np.cross(base_dir, rng.normal(size=3))
+                axis /= np.linalg.norm(axis)
+                direction = _rotate(base_dir, axis, np.radians(rng.uniform(0, 50)))
+                dist = base_dist * rng.uniform(0.7, 1.3)
+            else:
+                direction, dist = base_dir, base_dist
+            eye = target + dist * direction
+            if not scene.is_free(eye) or (strict and not _sees(scene, eye, center, group)):
+                if not poses:
+                    break  # the first view failed: pick another object
+                continue
+            aim = target + rng.normal(0.0, 0.08 * dist, size=3)
+            poses.append(look_at(eye, aim, _roll(rng, 4.0)))
+        if len(poses) == views:
+            return poses
+    raise RuntimeError("could not place pair cameras in this scene")
+
+
+def _sequence_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[np.ndarray]:
+    step = rng.uniform(0.08, 0.25) if scene.layout == "room" else rng.uniform(0.2, 0.6)
+    for _ in range(200):
+        eye = rng.uniform(scene.free_lo, scene.free_hi)
+        eye[2] = rng.uniform(max(scene.free_lo[2], 1.0), min(scene.free_hi[2], 1.9))
+        if scene.is_free(eye, margin=0.4):
+            break
+    heading = rng.uniform(0, 2 * np.pi)
+    swing, swing_rate, phase = np.radians(rng.uniform(0, 35)), rng.uniform(0.2, 0.6), rng.uniform(0, 2 * np.pi)
+    pitch0, pitch_swing = np.radians(rng.uniform(-20, 5)), np.radians(rng.uniform(0, 8))
+    poses = []
+    for frame in range(views):
+        yaw = heading + swing * np.sin(swing_rate * frame + phase)
+        pitch = pitch0 + pitch_swing * np.sin(0.5 * swing_rate * frame)
+        poses.append(look_at(eye, eye + _direction(yaw, pitch), _roll(rng, 2.0)))
+        heading += np.radians(rng.normal(0.0, 4.0))
+        for turn in range(24):  # walk on; turn away from walls and objects, and from a wall right ahead
+            direction = np.array([np.cos(heading), np.sin(heading), 0.0])
+            candidate = eye + step * direction + np.array([0.0, 0.0, rng.normal(0.0, 0.02)])
+            if scene.is_free(candidate, margin=0.4) and scene.is_free(candidate + direction * 0.8, margin=0.1):
+                eye = candidate
+                break
+            heading += np.radians(25.0) * (1 if turn % 2 == 0 else -1) * (turn + 1)
+    return poses
+
+
+def _orbit_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[np.ndarray]:
+    if scene.hero is None:
+        raise ValueError("orbit cameras need a scene made with hero_object=True")
+    center, radius = scene.hero
+    dist = radius * rng.uniform(2.2, 3.0)
+    elevation0 = rng.uniform(10, 40)
+    span = 360.0 if rng.uniform() < 0.5 else rng.uniform(120, 300)
+    azimuth0 = rng.uniform(0, 360)
+    poses = []
+    for k in range(views):
+        fraction = k / views if span == 360.0 else k / max(views - 1, 1)
+        azimuth = np.radians(azimuth0 + span * fraction + rng.uniform(-3, 3))
+        elevation = np.radians(elevation0 + rng.uniform(-5, 5))
+        eye = center + dist * _direction(azimuth, elevation)
+        eye[2] = max(eye[2], 0.3)
+        aim = center + rng.normal(0.0, 0.05 * radius, size=3)
+        poses.append(look_at(eye, aim, _roll(rng, 2.0)))
+    return poses
+
+
+def _rotate(vector: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:
+    """Rodrigues rotation of `vector` about unit `axis`."""
+    return (vector * np.cos(angle) + np.cross(axis, vector) * np.sin(angle)
+            + axis * np.dot(axis, vector) * (1 - np.cos(angle)))
+
+
+def exif_caption(camera: Camera, focal_scale: float = 1.0) -> str:
+    """An EXIF-as-language caption of the true camera, in `recon3r.text.captions` format, e.g.
+    "Make: Procedural, Model: PX-APSC, FocalLength: 18.3 mm, FocalLengthIn35mmFilm: 27, ImageWidth: 224,
+    ImageHeight: 168". `focal_scale` perturbs the focal length (caption noise).
+    """
+    return caption_from_intrinsics(camera.intrinsics, camera.width, camera.height, camera.model, camera.sensor_mm,
+                                   focal_scale)
+
+
+def caption_from_intrinsics(intrinsics: np.ndarray, width: int, height: int, model: str, sensor_mm: float,
+                            focal_scale: float = 1.0) -> str:
+    """See `exif_caption`; from stored values (K of the stored image, its size, the camera body).
+
+    The sensor's long side spans the image's long side, so FocalLength (mm) = fx · sensor_mm / max(W, H);
+    the 35 mm equivalent maps the image diagonal to the full-frame diagonal.
+    """
+    from recon3r.text.captions import caption_from_intrinsics as format_intrinsics
+
+    sensor_width = sensor_mm * width / max(width, height)  # physical width spanned by the image's x axis
+    return format_intrinsics(float(intrinsics[0][0]) * focal_scale, int(width), sensor_width,
+                             image_height_px=int(height), make="Procedural", model=model)
