@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from recon3r.models.heads.postprocess import Mode, postprocess
@@ -31,5 +30,7 @@ class LinearPts3d(nn.Module):
         B, N, _ = x.shape
         if N != (H // p) * (W // p):
             raise ValueError(f"{N} tokens do not tile a {H}x{W} image with {p}x{p} patches")
-        feat = self.proj(x).transpose(-1, -2).reshape(B, -1, H // p, W // p)
-        return postprocess(F.pixel_shuffle(feat, p), self.depth_mode, self.conf_mode)
+        # Equivalent to transpose → (B, C·p², H/p, W/p) → pixel_shuffle(p), in a single copy.
+        feat = self.proj(x).reshape(B, H // p, W // p, -1, p, p)
+        feat = feat.permute(0, 3, 1, 4, 2, 5).reshape(B, -1, H, W)
+        return postprocess(feat, self.depth_mode, self.conf_mode)

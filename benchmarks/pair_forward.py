@@ -1,0 +1,107 @@
+"""Benchmark the pair model's forward pass on CPU in float32; prints a Markdown table.
+
+For each configuration (golden tiny, ViT-Base-sized) and resolution (224×224, 512×384), times
+`model(view1, view2)` at batch 1 and 8 under `torch.inference_mode()` and reports the median time
+per forward, per pair, pairs/s, and the scaled-dot-product-attention backend torch picks for the
+encoder's attention shape.
+
+    .venv/bin/python benchmarks/pair_forward.py                # default run, a few minutes on 2 cores
+    .venv/bin/python benchmarks/pair_forward.py --quick        # tiny config only
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+
+import torch
+
+from recon3r.models import AsymmetricCroCo3DStereo
+
+INF = float("inf")
+COMMON = dict(pos_embed="RoPE100", depth_mode=("exp", -INF, INF), conf_mode=("exp", 1, INF), head_type="linear")
+CONFIGS = {
+    # The golden `linear_landscape` case's architecture.
+    "golden tiny (enc 64/2/4, dec 48/2/4)": dict(
+        COMMON, enc_embed_dim=64, enc_depth=2, enc_num_heads=4, dec_embed_dim=48, dec_depth=2, dec_num_heads=4
+    ),
+    "ViT-Base (enc 768/12/12, dec 512/8/16)": dict(
+        COMMON, enc_embed_dim=768, enc_depth=12, enc_num_heads=12, dec_embed_dim=512, dec_depth=8, dec_num_heads=16
+    ),
+}
+RESOLUTIONS = {"224×224": (224, 224), "512×384": (384, 512)}  # (H, W), landscape
+
+
+def sdpa_backend(batch: int, heads: int, tokens: int, head_dim: int) -> str:
+    """The SDPA backend torch would choose for q = k = v of this shape on the CPU, float32."""
+    from torch.nn.attention import SDPBackend
+
+    q = torch.empty(batch, heads, tokens, head_dim)
+    try:
+        choice = torch._fused_sdp_choice(q, q, q)
+    except (AttributeError, RuntimeError):
+        return "unknown"
+    names = {int(b.value): name for name, b in SDPBackend.__members__.items()}
+    return names.get(int(choice), str(choice)).lower()
+
+
+def time_forward(model, batch: int, hw: tuple[int, int], warmup: int, repeats: int) -> float:
+    H, W = hw
+    g = torch.Generator().manual_seed(0)
+    shape = torch.tensor([[H, W]] * batch)
+    view1 = {"img": torch.rand(batch, 3, H, W, generator=g) * 2 - 1, "true_shape": shape}
+    view2 = {"img": torch.rand(batch, 3, H, W, generator=g) * 2 - 1, "true_shape": shape}
+    times = []
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            start = time.perf_counter()
+            model(view1, view2)
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="only the golden tiny configuration")
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8])
+    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's choice)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    print(f"- command: `{' '.join(shlex.quote(a) for a in [sys.executable.rsplit('/', 1)[-1], *sys.argv])}`")
+    print(f"- machine: {platform.machine()} {platform.processor() or ''} ({os.cpu_count()} logical CPUs), {platform.platform()}")
+    print(f"- torch {torch.__version__}, {torch.get_num_threads()} threads, float32, CPU, inference_mode")
+    print()
+    print("| configuration | params | input | batch | time / forward | time / pair | pairs/s | SDPA backend (encoder) |")
+    print("|---|---|---|---|---|---|---|---|")
+    for name, kwargs in CONFIGS.items():
+        big = kwargs["enc_embed_dim"] >= 512
+        if args.quick and big:
+            continue
+        torch.manual_seed(0)
+        model = AsymmetricCroCo3DStereo(**kwargs).eval()
+        n_params = sum(p.numel() for p in model.parameters())
+        for res_name, hw in RESOLUTIONS.items():
+            tokens = (hw[0] // 16) * (hw[1] // 16)
+            for batch in args.batch_sizes:
+                # Few repeats for the big model: one forward at 512×384, batch 8 is tens of seconds on 2 cores.
+                warmup, repeats = (1, 2) if big and batch == 1 else (0, 1) if big else (2, 10)
+                seconds = time_forward(model, batch, hw, warmup, repeats)
+                backend = sdpa_backend(2 * batch, kwargs["enc_num_heads"], tokens, kwargs["enc_embed_dim"] // kwargs["enc_num_heads"])
+                print(
+                    f"| {name} | {n_params / 1e6:.2f} M | {res_name} | {batch} | {seconds * 1e3:.1f} ms "
+                    f"| {seconds / batch * 1e3:.1f} ms | {batch / seconds:.2f} | {backend} |",
+                    flush=True,
+                )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
