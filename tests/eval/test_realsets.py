@@ -104,3 +104,15 @@ def test_load_real_set_recognises_both_layouts(tmp_path):
     assert load_real_set(TEDDY).disparity.shape == (375, 450)
     with pytest.raises(Recon3rError, match="not a known real benchmark"):
         load_real_set(tmp_path)
+
+
+def test_teddy_depth_is_evaluated_up_to_scale():
+    from recon3r.eval.metrics import depth_metrics
+
+    pair = load_stereo_pair(TEDDY)
+    pred = np.nan_to_num(pair.depth, nan=1.0) * 250.0  # any focal·baseline, NaN holes filled
+    assert depth_metrics(pred, pair.depth, mask=pair.valid, align="median")["abs_rel"] == pytest.approx(
+        0, abs=1e-12
+    )
+    flat = np.full_like(pred, float(np.nanmedian(pair.depth)))  # a constant depth is far from the GT
+    assert depth_metrics(flat, pair.depth, mask=pair.valid, align="median")["abs_rel"] > 0.1

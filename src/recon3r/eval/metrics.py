@@ -552,7 +552,7 @@ def align_depth(
             scales.append(
                 torch.quantile(fg[fv], 0.5) / torch.quantile(fp[fv], 0.5)
                 if fv.any()
-                else torch.tensor(float("nan"), dtype=p.dtype)
+                else torch.tensor(float("nan"), dtype=p.dtype, device=p.device)
             )
         out = (frames_p * torch.stack(scales).to(p)[:, None, None]).reshape(p.shape)
     elif mode == "scale":
