@@ -32,6 +32,17 @@ def exif_wrapper_state_dict(tower: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 
 @pytest.fixture(scope="session")
+def make_exif_wrapper():
+    """`exif_wrapper_state_dict`, for tests (helpers reach tests only through fixtures)."""
+    return exif_wrapper_state_dict
+
+
+@pytest.fixture(scope="session")
+def wrapper_leftovers() -> dict[str, tuple[int, ...]]:
+    return dict(FAKE_WRAPPER_LEFTOVERS)
+
+
+@pytest.fixture(scope="session")
 def small_distilbert() -> dict:
     return dict(SMALL_DISTILBERT)
 

