@@ -1,0 +1,37 @@
+"""Global alignment: turn pair predictions into one scene of cameras, depth maps and points.
+
+- `global_align(predictions, images, ...)`: the entry point; returns a `recon3r.scene.Scene`.
+- Two-view mode (`pair_viewer`): PnP on one pair prediction, no optimisation.
+- N-view mode (`optimizer`): spanning-tree initialisation (`init`) then gradient descent on
+  depth maps, focals, poses and pairwise similarities, with known cameras held fixed (`known`).
+"""
+
+from recon3r.align.aligner import MODES, global_align
+from recon3r.align.graph import PairGraph, build_pair_graph, confidence_weights
+from recon3r.align.init import Initialization, initialize, spanning_tree, spanning_tree_points
+from recon3r.align.known import KnownCameras, parse_known_cameras
+from recon3r.align.optimizer import SceneOptimizer, learning_rate, run_optimization
+from recon3r.align.pair_viewer import PairView, pair_view
+from recon3r.align.pnp import PnPResult, solve_pnp, solve_pnp_unknown_focal
+
+__all__ = [
+    "MODES",
+    "Initialization",
+    "KnownCameras",
+    "PairGraph",
+    "PairView",
+    "PnPResult",
+    "SceneOptimizer",
+    "build_pair_graph",
+    "confidence_weights",
+    "global_align",
+    "initialize",
+    "learning_rate",
+    "pair_view",
+    "parse_known_cameras",
+    "run_optimization",
+    "solve_pnp",
+    "solve_pnp_unknown_focal",
+    "spanning_tree",
+    "spanning_tree_points",
+]

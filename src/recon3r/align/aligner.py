@@ -1,0 +1,196 @@
+"""`global_align`: pair predictions in, one `Scene` out (poses, intrinsics, depths, points)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from recon3r.align.graph import CONF_TRANSFORMS, build_pair_graph
+from recon3r.align.init import initialize
+from recon3r.align.known import parse_known_cameras
+from recon3r.align.optimizer import SCHEDULES, SceneOptimizer, run_optimization
+from recon3r.align.pair_viewer import pair_view
+from recon3r.errors import Recon3rError
+from recon3r.geometry import depth_to_world_points
+from recon3r.inference import PairPrediction
+from recon3r.scene import ImageTransform, Scene
+
+MODES = ("auto", "pair", "optimize")
+
+
+def global_align(
+    predictions: Sequence[PairPrediction],
+    images: Sequence[Any],
+    names: Sequence[str] | None = None,
+    *,
+    mode: str = "auto",
+    niter: int = 300,
+    lr: float = 0.01,
+    schedule: str = "cosine",
+    min_conf: float = 3.0,
+    conf_mode: str = "log",
+    optimize_pp: bool = False,
+    known_intrinsics: Any = None,
+    known_focals: Any = None,
+    known_poses: Any = None,
+    transforms: Sequence[ImageTransform] | None = None,
+    device: str | torch.device | None = None,
+    seed: int = 0,
+    progress: bool = True,
+) -> Scene:
+    """Put every image of a pair graph into one scene.
+
+    Args:
+        predictions: ordered pairs (i, j) with `pts_i`, `pts_j` in camera i's frame and their
+            confidences, at each image's network resolution.
+        images: N images at network resolution: (H, W, 3) arrays or tensors (float in [0, 1]
+            or uint8), or loaded views with an `image` attribute (and optionally `name` and
+            `transform`).
+        names: N image names; defaults to the views' names or `image_000`, ...
+        mode: `pair` (two images, PnP, no optimisation), `optimize` (spanning-tree
+            initialisation then gradient descent), or `auto`: `pair` for two images without
+            known poses, `optimize` otherwise.
+        niter, lr, schedule: optimiser steps, initial learning rate, `cosine` or `linear` decay.
+        min_conf: images' masks keep pixels whose confidence is ≥ this (also the PnP mask).
+        conf_mode: confidence → loss weight transform: `log`, `sqrt`, `m1` or `id`.
+        optimize_pp: also optimise principal points (default: fixed at the image centre).
+        known_intrinsics: (3, 3) K at network resolution per image, as a dict {index: K} or
+            one per image; held fixed.
+        known_focals: focal f or (fx, fy) in pixels at network resolution; held fixed.
+        known_poses: (4, 4) cam-to-world (OpenCV) per image; held fixed, and the scene is
+            expressed in their frame and unit (two or more) or frame (one).
+        transforms: per-image `ImageTransform` stored in `scene.transforms` (so intrinsics can
+            be mapped to the original resolution); defaults to the views' `transform`.
+        device: where to compute; defaults to the predictions' device.
+        seed: seed of the PnP sampling.
+        progress: show a progress bar while optimising.
+
+    Returns:
+        A `Scene`: cam-to-world poses (N, 4, 4), intrinsics (N, 3, 3), depth maps, world points,
+        per-image confidence (the maximum over the pairs that predict it), masks
+        (confidence ≥ `min_conf`), and `metadata["alignment"]` with the mode, losses,
+        iterations and timings.
+    """
+    start = time.perf_counter()
+    if mode not in MODES:
+        raise Recon3rError(f"unknown alignment mode {mode!r}; expected one of {MODES}")
+    if schedule not in SCHEDULES:
+        raise Recon3rError(f"unknown learning-rate schedule {schedule!r}; expected one of {SCHEDULES}")
+    if conf_mode not in CONF_TRANSFORMS:
+        raise Recon3rError(
+            f"unknown confidence transform {conf_mode!r}; expected one of {sorted(CONF_TRANSFORMS)}"
+        )
+    if int(niter) != niter or niter < 0:
+        raise Recon3rError(f"niter must be a non-negative integer, got {niter!r}")
+    if not lr > 0:
+        raise Recon3rError(f"lr must be positive, got {lr!r}")
+
+    arrays = [_image_array(view, k) for k, view in enumerate(images)]
+    names = _names(images, names)
+    transforms = _transforms(images, transforms)
+    if device is not None and not isinstance(device, torch.device):
+        from recon3r.utils.device import resolve_device
+
+        device = resolve_device(device)
+    graph = build_pair_graph(predictions, [a.shape[:2] for a in arrays], device=device)
+    known = parse_known_cameras(graph.num_images, known_intrinsics, known_focals, known_poses)
+    if mode == "auto":
+        mode = "pair" if graph.num_images == 2 and known.num_poses == 0 else "optimize"
+    if mode == "pair" and graph.num_images != 2:
+        raise Recon3rError(
+            f"mode 'pair' aligns exactly two images, got {graph.num_images}; use mode='optimize'"
+        )
+    if mode == "pair" and known.num_poses:
+        raise Recon3rError("mode 'pair' cannot hold known poses fixed; use mode='optimize'")
+
+    generator = torch.Generator().manual_seed(seed)
+    info: dict[str, Any] = {"mode": mode, "num_pairs": graph.num_edges, "min_conf": min_conf}
+    if mode == "pair":
+        view = pair_view(graph, known, min_conf=min_conf, generator=generator)
+        world_from_cam, intrinsics, depths = view.world_from_cam, view.intrinsics, view.depths
+        info.update(reference_pair=list(view.edge), pnp_inlier_ratio=view.inliers, iterations=0)
+    else:
+        init = initialize(graph, known, min_conf=min_conf, generator=generator)
+        model = SceneOptimizer(graph, known, conf_mode=conf_mode, optimize_pp=optimize_pp)
+        model.initialize(init)
+        with torch.no_grad():
+            initial_loss = float(model())
+        info["time_init_s"] = time.perf_counter() - start
+        optimize_start = time.perf_counter()
+        losses = run_optimization(model, niter=int(niter), lr=lr, schedule=schedule, progress=progress)
+        with torch.no_grad():
+            final_loss = float(model())
+            world_from_cam, intrinsics, depths = (
+                model.world_from_cam(),
+                model.intrinsics(),
+                model.depth_maps(),
+            )
+        info.update(
+            iterations=int(niter), lr=lr, schedule=schedule, conf_mode=conf_mode, initial_loss=initial_loss,
+            final_loss=final_loss, losses=losses, spanning_tree=[list(e) for e in init.tree],
+            time_optimize_s=time.perf_counter() - optimize_start,
+        )  # fmt: skip
+
+    points = [
+        depth_to_world_points(d[None], k[None], p[None])[0]
+        for d, k, p in zip(depths, intrinsics, world_from_cam)
+    ]
+    confidences = graph.image_confidence()
+    world_from_cam = world_from_cam.detach().cpu().double().numpy()
+    intrinsics = intrinsics.detach().cpu().double().numpy()
+    # Fixed values are returned exactly as given (the optimiser ran on a float32 copy).
+    world_from_cam[known.pose_mask.numpy()] = known.poses[known.pose_mask].numpy()
+    intrinsics[known.intrinsics_mask.numpy()] = known.intrinsics[known.intrinsics_mask].numpy()
+    focal_only = (known.focal_mask & ~known.intrinsics_mask).numpy()
+    intrinsics[focal_only, 0, 0] = known.focals[focal_only, 0].numpy()
+    intrinsics[focal_only, 1, 1] = known.focals[focal_only, 1].numpy()
+    info["time_total_s"] = time.perf_counter() - start
+    info["device"] = str(graph.device)
+    return Scene(
+        names=list(names),
+        images=arrays,
+        world_from_cam=world_from_cam,
+        intrinsics=intrinsics,
+        depths=[d.detach().cpu().float().numpy() for d in depths],
+        points=[p.detach().cpu().float().numpy() for p in points],
+        confidences=[c.detach().cpu().float().numpy() for c in confidences],
+        masks=[(c >= min_conf).cpu().numpy() for c in confidences],
+        transforms=None if transforms is None else list(transforms),
+        metadata={"alignment": info},
+    )
+
+
+def _image_array(view: Any, k: int) -> np.ndarray:
+    """(H, W, 3) float32 RGB in [0, 1] from an array, a tensor or a view with `.image`."""
+    image = getattr(view, "image", view)
+    if isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise Recon3rError(f"image {k}: expected an (H, W, 3) RGB array, got shape {image.shape}")
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / 255.0
+    return image.astype(np.float32, copy=False)
+
+
+def _names(images: Sequence[Any], names: Sequence[str] | None) -> list[str]:
+    if names is None:
+        return [str(getattr(view, "name", f"image_{k:03d}")) for k, view in enumerate(images)]
+    if len(names) != len(images):
+        raise Recon3rError(f"got {len(names)} names for {len(images)} images")
+    return [str(n) for n in names]
+
+
+def _transforms(
+    images: Sequence[Any], transforms: Sequence[ImageTransform] | None
+) -> list[ImageTransform] | None:
+    if transforms is not None:
+        if len(transforms) != len(images):
+            raise Recon3rError(f"got {len(transforms)} transforms for {len(images)} images")
+        return list(transforms)
+    found = [getattr(view, "transform", None) for view in images]
+    return found if found and all(isinstance(t, ImageTransform) for t in found) else None
