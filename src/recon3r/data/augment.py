@@ -31,7 +31,8 @@ def normalize_resolutions(resolution: int | Sequence[int] | Sequence[Sequence[in
             isinstance(v, (int, np.integer)) for v in resolution):
         items = [tuple(resolution)]
     elif isinstance(resolution, (tuple, list)) and len(resolution) > 0:
-        items = [(r, r) if isinstance(r, (int, np.integer)) else tuple(r) for r in resolution]
+        items = [(r, r) if isinstance(r, (int, np.integer)) else tuple(r) if isinstance(r, (tuple, list)) else (r,)
+                 for r in resolution]
     else:
         raise ValueError(f"resolution must be an int, a (width, height) pair or a list of them, got {resolution!r}")
     out = []
