@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 from PIL import Image
 
 from recon3r.data.augment import (
@@ -40,7 +39,6 @@ from recon3r.data.augment import (
     to_tensor,
 )
 from recon3r.data.mixing import Index, MixableDataset
-from recon3r.geometry import depth_to_world_points
 
 
 @dataclass
@@ -156,8 +154,7 @@ class MultiViewDataset(MixableDataset):
         if mask_bg and mask is not None:
             depth = mask_background(depth, mask)
         depth = np.ascontiguousarray(depth, dtype=np.float32)
-        pts3d = depth_to_world_points(torch.from_numpy(depth.astype(np.float64))[None],
-                                      torch.from_numpy(intrinsics)[None], torch.from_numpy(pose)[None])[0].numpy()
+        pts3d = depth_to_world_points_np(depth, intrinsics, pose)
         valid = (depth > 0) & np.isfinite(pts3d).all(axis=-1)
         return {
             "img": to_tensor(image),
@@ -193,3 +190,19 @@ def splat_depth(points: np.ndarray, intrinsics: np.ndarray, world_from_cam: np.n
     depth = np.full(height * width, np.inf)
     np.minimum.at(depth, rows[inside] * width + cols[inside], local[inside, 2])
     return np.where(np.isfinite(depth), depth, 0.0).astype(np.float32).reshape(height, width)
+
+
+def depth_to_world_points_np(depth: np.ndarray, intrinsics: np.ndarray, world_from_cam: np.ndarray) -> np.ndarray:
+    """(H, W, 3) world points from z-depth (H, W): `recon3r.geometry.depth_to_world_points` in numpy.
+
+    The loaders run in DataLoader workers where small torch ops are slow; this is the same formula
+    (pixel centres at integer coordinates, OpenCV axes), in float64.
+    """
+    height, width = depth.shape
+    k = np.asarray(intrinsics, dtype=np.float64)
+    xs = (np.arange(width, dtype=np.float64) - k[0, 2]) / k[0, 0]
+    ys = (np.arange(height, dtype=np.float64) - k[1, 2]) / k[1, 1]
+    z = depth.astype(np.float64)
+    cam = np.stack([xs[None, :] * z, ys[:, None] * z, z], axis=-1)
+    pose = np.asarray(world_from_cam, dtype=np.float64)
+    return cam @ pose[:3, :3].T + pose[:3, 3]
