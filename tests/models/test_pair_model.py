@@ -191,9 +191,37 @@ def test_bad_constructor_values_raise_config_errors_naming_the_field(override, m
         AsymmetricCroCo3DStereo(**dict(TINY_LINEAR, **override))
 
 
-def test_full_size_model_builds_on_meta_device():
+def test_full_size_model_runs_on_the_meta_device_with_a_landscape_portrait_pair():
     from recon3r.models import OFFICIAL_CONFIGS
+    from recon3r.models.checkpoint import inference_layout
 
+    kwargs = inference_layout("AsymmetricCroCo3DStereo", OFFICIAL_CONFIGS["DUSt3R_ViTLarge_BaseDecoder_512_dpt"])
     with torch.device("meta"):
-        model = AsymmetricCroCo3DStereo(**OFFICIAL_CONFIGS["DUSt3R_ViTLarge_BaseDecoder_512_dpt"])
+        model = AsymmetricCroCo3DStereo(**kwargs).eval()
     assert all(p.is_meta for p in model.parameters())
+    view1 = {"img": torch.empty(1, 3, 384, 512, device="meta")}
+    view2 = {"img": torch.empty(1, 3, 512, 384, device="meta")}
+    with torch.no_grad():
+        res1, res2 = model(view1, view2)
+    assert res1["pts3d"].shape == (1, 384, 512, 3) and res1["pts3d"].is_meta
+    assert res2["pts3d_in_other_view"].shape == (1, 512, 384, 3) and res2["conf"].shape == (1, 512, 384)
+
+
+def test_public_api_names():
+    import recon3r.models as models
+
+    assert set(models.__all__) >= {
+        "AsymmetricCroCo3DStereo",
+        "OFFICIAL_CONFIGS",
+        "PairEncoding",
+        "build_model",
+        "checkpoint_filter_fn",
+        "convert_checkpoint",
+        "get_model_class",
+        "list_models",
+        "load_model",
+        "register_model",
+        "save_model",
+    }
+    for method in ("encode_pair", "encode_images", "encode_image", "decode", "decode_layer", "heads", "run_head"):
+        assert callable(getattr(AsymmetricCroCo3DStereo, method))

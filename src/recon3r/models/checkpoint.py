@@ -50,11 +50,15 @@ _SAFE_PICKLE_GLOBALS = [argparse.Namespace]
 def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Load a pair model from an official `.pth` or a `model.safetensors` + `config.json` folder.
 
-    Returns the model in eval mode on `device`, float32 (the checkpoint's floating tensors are cast).
+    Returns the model in eval mode on `device` ("auto" picks an available accelerator), float32
+    (the checkpoint's floating tensors are cast).
     """
+    from recon3r.utils.device import resolve_device
+
+    target = resolve_device(device)
     name, kwargs, state_dict, source = read_checkpoint(path)
     model = build_loaded_model(name, kwargs, state_dict, source)
-    return model.to(device).eval()
+    return model.to(target).eval()
 
 
 def save_model(model: nn.Module, out_dir: str | Path) -> Path:
@@ -211,13 +215,27 @@ def _recorder(name: str):
     return record
 
 
+class _Recorders(Mapping):
+    """Registry names → argument recorders, resolved on use (only the named class is imported)."""
+
+    def __getitem__(self, name: str):
+        if name not in list_models():
+            raise KeyError(name)
+        return _recorder(name)
+
+    def __iter__(self):
+        return iter(list_models())
+
+    def __len__(self) -> int:
+        return len(list_models())
+
+
 def parse_constructor(text: str) -> tuple[str, dict[str, Any]]:
     """Parse a reference constructor string into (class name, kwargs) without building anything.
 
     Reference defaults that differ from ours (`reference_defaults`) are filled in for missing args.
     """
-    namespace = {name: _recorder(name) for name in list_models()}
-    call = _parse(text, namespace)
+    call = _parse(text, _Recorders())
     if not isinstance(call, _ConstructorCall):
         raise ConfigError(f"invalid model spec: expected a call such as AsymmetricCroCo3DStereo(...), got {text!r}")
     cls = get_model_class(call.name)

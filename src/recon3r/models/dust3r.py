@@ -6,7 +6,8 @@ their tensors have the same size) → `decode` (two cross-attending decoders, on
 
 `model(view1, view2)` takes dicts with
 - `img`: (B, 3, H, W) in [-1, 1];
-- `true_shape` (optional): (B, 2) int (height, width) of the real images (default: the tensor's);
+- `true_shape` (optional): (B, 2) int (height, width) of the real images (default: the tensor's;
+  any device, used on the CPU);
 - `instance` (optional): B labels; a symmetrized batch, (a, b), (b, a), ..., is detected from them
   and only one image of each pair is encoded (exact when the labels are truthful);
 and returns `(res1, res2)`: `res1['pts3d']` (B, H, W, 3) view 1's points in camera 1's frame,
@@ -71,12 +72,15 @@ def interleave(t1: torch.Tensor, t2: torch.Tensor) -> tuple[torch.Tensor, torch.
 
 
 def true_shape_of(view: View) -> torch.Tensor:
-    """(B, 2) int64 (height, width) of a view's images: `true_shape` if given, else the tensor's."""
+    """(B, 2) int64 (height, width) of a view's images: `true_shape` if given, else the tensor's.
+
+    Kept on the CPU: it is host-side metadata that decides shapes (no device syncs, meta-friendly).
+    """
     img = view["img"]
     shape = view.get("true_shape")
     if shape is None:
-        return torch.tensor(tuple(img.shape[-2:]), device=img.device).expand(img.shape[0], 2)
-    shape = torch.as_tensor(shape, device=img.device).to(torch.int64)
+        return torch.tensor(tuple(img.shape[-2:])).expand(img.shape[0], 2)
+    shape = torch.as_tensor(shape).to(device="cpu", dtype=torch.int64)
     if tuple(shape.shape) != (img.shape[0], 2):
         raise ValueError(f"true_shape must be ({img.shape[0]}, 2), got {tuple(shape.shape)}")
     return shape

@@ -22,7 +22,10 @@ def _transposed(result: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def apply_head(head: Head, tokens: list[torch.Tensor], true_shape: torch.Tensor, *, landscape_only: bool) -> dict[str, torch.Tensor]:
-    """Run `head(tokens, (H, W))` for a batch with per-sample `true_shape` (B, 2) (height, width)."""
+    """Run `head(tokens, (H, W))` for a batch with per-sample `true_shape` (B, 2) (height, width).
+
+    `true_shape` should live on the CPU (it decides shapes); tokens may be on any device.
+    """
     if not landscape_only:
         if not bool((true_shape == true_shape[0:1]).all()):
             raise ValueError(
@@ -39,6 +42,7 @@ def apply_head(head: Head, tokens: list[torch.Tensor], true_shape: torch.Tensor,
     if not bool(is_landscape.any()):
         return _transposed(head(tokens, (W, H)))
 
+    is_landscape = is_landscape.to(tokens[-1].device)
     is_portrait = ~is_landscape
     landscape = head([t[is_landscape] for t in tokens], (H, W))
     portrait = _transposed(head([t[is_portrait] for t in tokens], (W, H)))

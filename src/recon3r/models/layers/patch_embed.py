@@ -69,7 +69,7 @@ class ManyAR_PatchEmbed(PatchEmbedDust3R):  # noqa: N801 (official class name)
             got = None if true_shape is None else tuple(true_shape.shape)
             raise ValueError(f"ManyAR_PatchEmbed needs true_shape of shape ({B}, 2), got {got}")
         rows, cols = H // self.patch_size[0], W // self.patch_size[1]
-        is_portrait = true_shape[:, 1] < true_shape[:, 0]
+        is_portrait = (true_shape[:, 1] < true_shape[:, 0]).cpu()
         n_portrait = int(is_portrait.sum())
         if n_portrait == 0:
             return self._embed(img).to(img.dtype), patch_positions(B, rows, cols, img.device)
@@ -79,6 +79,7 @@ class ManyAR_PatchEmbed(PatchEmbedDust3R):  # noqa: N801 (official class name)
         # Mixed batch: embed each orientation separately and scatter back in batch order.
         tokens = img.new_empty((B, rows * cols, self.embed_dim))
         pos = torch.empty((B, rows * cols, 2), dtype=torch.int64, device=img.device)
+        is_portrait = is_portrait.to(img.device)
         is_landscape = ~is_portrait
         tokens[is_landscape] = self._embed(img[is_landscape]).to(img.dtype)
         tokens[is_portrait] = self._embed(img[is_portrait].transpose(-1, -2)).to(img.dtype)
