@@ -52,14 +52,19 @@ def make_scene(
     arc_degrees: float = 360.0,
     focal_range: tuple[float, float] = (0.9, 1.2),
     principal_jitter: float = 0.0,
+    shapes: Sequence[tuple[int, int]] | None = None,
     seed: int = 0,
 ) -> SyntheticScene:
     """Cameras spread over an `arc_degrees` arc of a ring of `radius`, looking at the central ball.
 
     Each camera gets a random height, look-at jitter and roll, and a focal of
     U(focal_range)·max(H, W) pixels; the principal point is the image centre ((W−1)/2, (H−1)/2)
-    plus U(±principal_jitter) pixels.
+    plus U(±principal_jitter) pixels. `shapes` gives each image its own (H, W) instead of
+    (`height`, `width`).
     """
+    shapes = [(height, width)] * num_images if shapes is None else [tuple(s) for s in shapes]
+    if len(shapes) != num_images:
+        raise ValueError(f"got {len(shapes)} shapes for {num_images} images")
     gen = torch.Generator().manual_seed(seed)
 
     def uniform(low: float, high: float, *shape: int) -> Tensor:
@@ -71,7 +76,7 @@ def make_scene(
     )
     angles = angles[:num_images] + uniform(-0.1, 0.1, num_images)
     poses, intrinsics, depths, images = [], [], [], []
-    for k in range(num_images):
+    for k, (height, width) in enumerate(shapes):
         centre = torch.stack(
             [radius * torch.cos(angles[k]), radius * torch.sin(angles[k]), uniform(0.2, 1.2, 1)[0]]
         )
