@@ -184,3 +184,16 @@ def test_exif_caption_encodes_the_true_focal_length():
         assert focal_mm == pytest.approx(fx * cam.sensor_mm / max(cam.width, cam.height), abs=0.05)
         assert focal_35 == round(fx * np.hypot(36, 24) / np.hypot(cam.width, cam.height))
         assert f"ImageWidth: {cam.width}, ImageHeight: {cam.height}" in caption
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_cameras_stand_in_free_space(kind):
+    for index in range(12):
+        scene = generate_scene(seed=9, index=index, kind=kind, views=6, size=32)
+        room = scene.spec.primitives[0] if scene.spec.layout == "room" else None
+        for cam in scene.cameras:
+            eye = cam.world_from_cam[:3, 3]
+            assert all(np.linalg.norm(eye - c) > r for c, r, _ in scene.spec.objects)
+            if room is not None:
+                assert (np.abs(eye - room.center) < room.size).all()
+            assert eye[2] > 0.0

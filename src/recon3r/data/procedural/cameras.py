@@ -186,6 +186,8 @@ def _orbit_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[
         elevation = np.radians(elevation0 + rng.uniform(-5, 5))
         eye = center + dist * _direction(azimuth, elevation)
         eye[2] = max(eye[2], 0.3)
+        if scene.layout == "room":  # stay below the ceiling
+            eye[2] = min(eye[2], scene.free_hi[2])
         aim = center + rng.normal(0.0, 0.05 * radius, size=3)
         poses.append(look_at(eye, aim, _roll(rng, 2.0)))
     return poses

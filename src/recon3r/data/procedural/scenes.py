@@ -59,26 +59,24 @@ class SceneSpec:
         return all(np.linalg.norm(point - c) > r + margin for c, r, _ in self.objects)
 
 
-def make_scene(rng: np.random.Generator, layout: str, hero_object: bool = False, room_half: float | None = None
-               ) -> SceneSpec:
+def make_scene(rng: np.random.Generator, layout: str, hero_object: bool = False) -> SceneSpec:
     """A random scene of the given layout; `hero_object` puts an orbit subject at the origin.
 
-    `room_half` forces the room's half extent in x and y (so an orbit fits inside it).
+    With a hero, other objects keep clear of the ring the orbit cameras fly on (rooms grow to fit it).
     """
     if layout == "room":
-        return _room(rng, hero_object, room_half)
+        return _room(rng, hero_object)
     if layout == "yard":
         return _yard(rng, hero_object)
     raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 
-def _room(rng: np.random.Generator, hero_object: bool, room_half: float | None) -> SceneSpec:
+def _room(rng: np.random.Generator, hero_object: bool) -> SceneSpec:
     prims: list[Primitive] = []
     objects: list[tuple[np.ndarray, float, int]] = []
     hero = _add_hero(rng, prims, objects) if hero_object else None
     keep_out = (hero[1] * 3.2 + 0.6) if hero is not None else 0.0
-    half_x = room_half if room_half is not None else rng.uniform(2.0, 4.5)
-    half_y = room_half if room_half is not None else rng.uniform(2.0, 4.5)
+    half_x, half_y = rng.uniform(2.0, 4.5), rng.uniform(2.0, 4.5)
     half_x, half_y = max(half_x, keep_out + 1.2), max(half_y, keep_out + 1.2)
     height = rng.uniform(2.4, 3.6)
     wall = random_material(rng, 2.0)
