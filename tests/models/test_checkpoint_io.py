@@ -7,17 +7,20 @@ import json
 import math
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
-from pair_helpers import GOLDEN, TINY_DPT, TINY_LINEAR, random_views
 
 import recon3r
 from recon3r.errors import CheckpointError
-from recon3r.models import AsymmetricCroCo3DStereo, convert_checkpoint, load_model, save_model
+from recon3r.models import TINY_CONFIGS, AsymmetricCroCo3DStereo, convert_checkpoint, load_model, save_model
 from recon3r.models.checkpoint import parse_constructor
 from recon3r.utils.spec import format_spec
 
+GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
+TINY_LINEAR = TINY_CONFIGS["tiny_linear"]
+TINY_DPT = TINY_CONFIGS["tiny_dpt"]
 OFFICIAL_STYLE = dict(TINY_DPT, patch_embed_cls="ManyAR_PatchEmbed")
 
 
@@ -41,7 +44,7 @@ def _run(model, view1, view2):
     return res1["pts3d"], res1["conf"], res2["pts3d_in_other_view"], res2["conf"]
 
 
-def test_official_pth_loads_in_inference_layout_with_the_same_outputs(official):
+def test_official_pth_loads_in_inference_layout_with_the_same_outputs(official, random_views):
     source, path = official
     model = load_model(path)
     assert model.config["patch_embed_cls"] == "PatchEmbedDust3R" and model.config["landscape_only"] is False
@@ -61,7 +64,7 @@ def test_keep_training_layout_keeps_the_constructor_string_verbatim(official, tm
     assert load_model(tmp_path / "out").config["patch_embed_cls"] == "ManyAR_PatchEmbed"
 
 
-def test_convert_writes_exactly_what_load_model_builds(official, tmp_path):
+def test_convert_writes_exactly_what_load_model_builds(official, tmp_path, random_views):
     _, path = official
     convert_checkpoint(path, tmp_path / "out")
     config = json.loads((tmp_path / "out" / "config.json").read_text())
@@ -78,7 +81,7 @@ def test_convert_writes_exactly_what_load_model_builds(official, tmp_path):
     assert load_model(tmp_path / "out" / "config.json").config == direct.config
 
 
-def test_save_model_round_trip_writes_dpt_aliases_once(tmp_path):
+def test_save_model_round_trip_writes_dpt_aliases_once(tmp_path, random_views):
     from safetensors import safe_open
 
     torch.manual_seed(1)

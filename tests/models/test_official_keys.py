@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pytest
 import torch
-from pair_helpers import GOLDEN
 
 from recon3r.models import OFFICIAL_CONFIGS, build_model
 from recon3r.models.checkpoint import parse_constructor
 
+GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
 KEY_FILES = {
     "keys_official_224_linear.txt": "DUSt3R_ViTLarge_BaseDecoder_224_linear",
     "keys_official_512_linear.txt": "DUSt3R_ViTLarge_BaseDecoder_512_linear",

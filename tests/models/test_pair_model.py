@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import pytest
 import torch
-from pair_helpers import TINY_DPT, TINY_LINEAR, random_views
 
 from recon3r.errors import ConfigError
-from recon3r.models import AsymmetricCroCo3DStereo, build_model, get_model_class, list_models
+from recon3r.models import TINY_CONFIGS, AsymmetricCroCo3DStereo, build_model, get_model_class, list_models
 from recon3r.models.dust3r import is_symmetrized
 
+TINY_LINEAR = TINY_CONFIGS["tiny_linear"]
+TINY_DPT = TINY_CONFIGS["tiny_dpt"]
 
-def test_forward_returns_official_keys_and_shapes(tiny_linear_model):
+
+def test_forward_returns_official_keys_and_shapes(tiny_linear_model, random_views):
     view1, view2 = random_views(batch=2)
     with torch.no_grad():
         res1, res2 = tiny_linear_model(view1, view2)
@@ -44,7 +46,7 @@ def test_symmetry_detection_needs_swapped_pairs():
     assert not is_symmetrized({}, {})
 
 
-def test_portrait_in_true_layout_gives_portrait_output_only_without_landscape_only():
+def test_portrait_in_true_layout_gives_portrait_output_only_without_landscape_only(random_views):
     torch.manual_seed(0)
     view1, view2 = random_views(batch=1, height=48, width=32)
     default = AsymmetricCroCo3DStereo(**TINY_LINEAR).eval()
@@ -57,7 +59,7 @@ def test_portrait_in_true_layout_gives_portrait_output_only_without_landscape_on
     torch.testing.assert_close(transposed, portrait.transpose(1, 2))
 
 
-def test_views_of_different_sizes_are_encoded_separately(tiny_dpt_model):
+def test_views_of_different_sizes_are_encoded_separately(tiny_dpt_model, random_views):
     view1, _ = random_views(batch=1, height=32, width=64)
     _, view2 = random_views(batch=1, height=32, width=48, seed=1)
     with torch.no_grad():
@@ -66,7 +68,7 @@ def test_views_of_different_sizes_are_encoded_separately(tiny_dpt_model):
 
 
 @pytest.mark.parametrize("config", [TINY_LINEAR, TINY_DPT], ids=["linear", "dpt"])
-def test_backward_reaches_every_parameter_but_the_unused_ones(config):
+def test_backward_reaches_every_parameter_but_the_unused_ones(config, random_views):
     torch.manual_seed(0)
     model = AsymmetricCroCo3DStereo(**config).train()
     view1, view2 = random_views(batch=2)
@@ -78,7 +80,7 @@ def test_backward_reaches_every_parameter_but_the_unused_ones(config):
     assert no_grad == unused
 
 
-def test_float64_model_agrees_with_float32(tiny_dpt_model):
+def test_float64_model_agrees_with_float32(tiny_dpt_model, random_views):
     view1, view2 = random_views(batch=1)
     double = AsymmetricCroCo3DStereo(**TINY_DPT).double().eval()
     double.load_state_dict(tiny_dpt_model.state_dict())
@@ -89,7 +91,7 @@ def test_float64_model_agrees_with_float32(tiny_dpt_model):
     torch.testing.assert_close(out.float(), ref, rtol=1e-4, atol=1e-4)
 
 
-def test_bfloat16_autocast_runs_with_float32_heads(tiny_linear_model):
+def test_bfloat16_autocast_runs_with_float32_heads(tiny_linear_model, random_views):
     view1, view2 = random_views(batch=1)
     with torch.no_grad():
         ref = tiny_linear_model(view1, view2)[0]["pts3d"]
@@ -131,7 +133,7 @@ def test_dpt_layer_rn_weights_load_under_either_official_name(tiny_dpt_model, dr
         assert torch.equal(fresh.state_dict()[name], value), name
 
 
-def test_extra_unplaced_tokens_join_attention_but_not_the_outputs(tiny_linear_model):
+def test_extra_unplaced_tokens_join_attention_but_not_the_outputs(tiny_linear_model, random_views):
     view1, view2 = random_views(batch=2)
     with torch.no_grad():
         enc = tiny_linear_model.encode_pair(view1, view2)
@@ -152,7 +154,7 @@ def test_extra_unplaced_tokens_join_attention_but_not_the_outputs(tiny_linear_mo
     assert not torch.allclose(shifted_with1[-1], with1[-1], rtol=1e-4, atol=1e-4)
 
 
-def test_decode_layer_is_the_per_layer_extension_point():
+def test_decode_layer_is_the_per_layer_extension_point(random_views):
     class Counting(AsymmetricCroCo3DStereo):
         def decode_layer(self, layer, f1, f2, rope1, rope2):
             self.seen.append(layer)
@@ -214,6 +216,7 @@ def test_public_api_names():
         "AsymmetricCroCo3DStereo",
         "OFFICIAL_CONFIGS",
         "PairEncoding",
+        "TINY_CONFIGS",
         "build_model",
         "checkpoint_filter_fn",
         "convert_checkpoint",

@@ -6,13 +6,15 @@ mismatch points at the stage that introduced it.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
-from pair_helpers import GOLDEN, views_from_npz
 
 import recon3r
 
+GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
 TOL = 1e-4
 CASES = sorted(p.parent.name for p in GOLDEN.glob("*/config.json"))
 
@@ -28,10 +30,10 @@ def _max_err(ours: torch.Tensor, ref: np.ndarray, what: str) -> float:
 
 
 @pytest.mark.parametrize("case", CASES)
-def test_outputs_match_reference(case):
+def test_outputs_match_reference(case, golden_views):
     folder = GOLDEN / case
     model = recon3r.load_model(folder)
-    view1, view2 = views_from_npz(folder / "inputs.npz")
+    view1, view2 = golden_views(folder / "inputs.npz")
 
     encoder_calls = []
     encode_image = model.encode_image

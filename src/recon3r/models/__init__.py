@@ -3,6 +3,7 @@
 from recon3r.models.checkpoint import convert_checkpoint, load_model, save_model
 from recon3r.models.dust3r import (
     OFFICIAL_CONFIGS,
+    TINY_CONFIGS,
     AsymmetricCroCo3DStereo,
     PairEncoding,
     checkpoint_filter_fn,
@@ -11,6 +12,7 @@ from recon3r.models.registry import build_model, get_model_class, list_models, r
 
 __all__ = [
     "OFFICIAL_CONFIGS",
+    "TINY_CONFIGS",
     "AsymmetricCroCo3DStereo",
     "PairEncoding",
     "build_model",

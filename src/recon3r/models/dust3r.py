@@ -421,3 +421,36 @@ OFFICIAL_CONFIGS: dict[str, dict[str, Any]] = {
         _VITL_BASEDEC, patch_embed_cls="ManyAR_PatchEmbed", img_size=(512, 512), head_type="dpt"
     ),
 }
+
+#: Tiny configurations (random weights) for tests, examples and CPU smoke runs: 32×48 inputs run in milliseconds.
+TINY_CONFIGS: dict[str, dict[str, Any]] = {
+    "tiny_linear": dict(
+        enc_embed_dim=32,
+        enc_depth=2,
+        enc_num_heads=2,
+        dec_embed_dim=32,
+        dec_depth=2,
+        dec_num_heads=2,
+        img_size=(32, 48),
+        head_type="linear",
+        pos_embed="RoPE100",
+        depth_mode=("exp", -inf, inf),
+        conf_mode=("exp", 1, inf),
+    ),
+    "tiny_dpt": dict(
+        enc_embed_dim=32,
+        enc_depth=2,
+        enc_num_heads=2,
+        dec_embed_dim=16,
+        dec_depth=4,
+        dec_num_heads=2,
+        img_size=(32, 48),
+        head_type="dpt",
+        patch_embed_cls="ManyAR_PatchEmbed",
+        pos_embed="RoPE100",
+        depth_mode=("exp", -inf, inf),
+        conf_mode=("exp", 1, inf),
+        dpt_feature_dim=16,
+        dpt_layer_dims=(4, 8, 8, 16),
+    ),
+}
