@@ -44,7 +44,7 @@ class _EdgeBucket:
     edges: Tensor  # (E_b,) edge indices
     group: int  # image group holding those images
     slots: Tensor  # (E_b,) position of each edge's image inside the group
-    points: Tensor  # (E_b, H·W, 3) predicted points, in camera i's frame
+    points: Tensor  # (E_b, H·W, 4) predicted points in camera i's frame, homogeneous (w = 1)
     weights: Tensor  # (E_b, H·W) loss weights (transformed confidence)
     conf: Tensor  # (E_b, H·W) raw confidence (for the initial registration)
 
@@ -151,7 +151,9 @@ class SceneOptimizer(nn.Module):
                         [self.group_of[graph.edges[e][0 if side == "i" else 1]][1] for e in edges],
                         device=graph.device,
                     ),
-                    points=torch.stack([points[e].reshape(-1, 3) for e in edges]),
+                    points=nn.functional.pad(
+                        torch.stack([points[e].reshape(-1, 3) for e in edges]), (0, 1), value=1.0
+                    ),
                     weights=confidence_weights(conf, conf_mode),
                     conf=conf,
                 )
@@ -178,7 +180,7 @@ class SceneOptimizer(nn.Module):
         for bucket in self.buckets["i"]:
             members = self.groups[bucket.group][1]
             target = torch.stack([points[members[int(slot)]].reshape(-1, 3) for slot in bucket.slots])
-            s, r, t = umeyama(bucket.points, target, bucket.conf)
+            s, r, t = umeyama(bucket.points[..., :3], target, bucket.conf)
             scales[bucket.edges], rotations[bucket.edges], translations[bucket.edges] = s, r, t
 
         if self.norm_pw_scale:
@@ -281,10 +283,11 @@ class SceneOptimizer(nn.Module):
         for side, buckets in self.buckets.items():
             side_loss = 0.0
             for bucket in buckets:
-                trf = transforms[bucket.edges]
-                aligned = bucket.points @ trf[:, :3, :3].transpose(-1, -2) + trf[:, None, :3, 3]
+                # residual = world − [x 1]·[s·R | s·T]ᵀ in one fused batched product
+                affine = transforms[bucket.edges][:, :3, :].transpose(-1, -2)  # (E_b, 4, 3)
                 target = world[bucket.group].index_select(0, bucket.slots)
-                side_loss = side_loss + ((target - aligned).norm(dim=-1) * bucket.weights).sum()
+                residual = torch.baddbmm(target, bucket.points, affine, alpha=-1)
+                side_loss = side_loss + _WeightedNormSum.apply(residual, bucket.weights)
             loss = loss + side_loss / self.areas[side]
         if not self.norm_pw_scale:
             # Residuals grow with the scene's scale, so with a free global scale the plain loss
@@ -293,6 +296,26 @@ class SceneOptimizer(nn.Module):
             # pull; with normalised scales this factor is exactly 1, the reference loss.
             loss = loss * (self.base_scale / self.pair_log_scales.mean().exp())
         return loss  # type: ignore[return-value]
+
+
+class _WeightedNormSum(torch.autograd.Function):
+    """Σ w·‖r‖ over (..., 3) residuals r, with a one-multiply backward (w·r/‖r‖; 0 where r = 0).
+
+    The same value and gradient as `(r.norm(dim=-1) * w).sum()`, in a third of its backward
+    time and without its intermediate buffers: this sum is most of an optimisation step.
+    """
+
+    @staticmethod
+    def forward(ctx, residual: Tensor, weights: Tensor) -> Tensor:
+        norm = torch.linalg.vector_norm(residual, dim=-1)
+        ctx.save_for_backward(residual, norm, weights)
+        return (norm * weights).sum()
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        residual, norm, weights = ctx.saved_tensors
+        factor = grad * weights / norm.clamp_min(torch.finfo(norm.dtype).tiny)
+        return residual * factor[..., None], None
 
 
 def learning_rate(step: int, niter: int, lr: float, schedule: str, lr_min: float = 1e-6) -> float:
