@@ -94,3 +94,18 @@ def test_optimisation_lowers_the_loss_and_keeps_fixed_values(five_views):
     losses = run_optimization(model, niter=40, lr=0.01, progress=False)
     assert losses[-1] < 0.8 * losses[0]
     assert float(model.intrinsics().detach()[1, 0, 0]) == 50.0
+
+
+def test_weighted_distance_sum_matches_plain_autograd():
+    from recon3r.align.optimizer import _WeightedNormSum
+
+    gen = torch.Generator().manual_seed(0)
+    residual = torch.randn(2, 7, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    weights = torch.rand(2, 7, generator=gen, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda r: _WeightedNormSum.apply(r, weights), (residual,))
+    fused = torch.autograd.grad(_WeightedNormSum.apply(residual, weights), residual)[0]
+    plain = torch.autograd.grad((residual.norm(dim=-1) * weights).sum(), residual)[0]
+    torch.testing.assert_close(fused, plain)
+    zero = torch.zeros(1, 2, 3, dtype=torch.float64, requires_grad=True)
+    grad = torch.autograd.grad(_WeightedNormSum.apply(zero, torch.ones(1, 2, dtype=torch.float64)), zero)[0]
+    assert torch.equal(grad, torch.zeros_like(grad))  # no NaN at a zero residual

@@ -7,7 +7,9 @@ The loss is the confidence-weighted distance between each pair's aligned point m
 points that the image depth maps, intrinsics and poses unproject to:
   Σ_e Σ_pixels w·‖X_world(i) − P_e·pts_i‖ / area_i + (the same for the j side),
 with w the transformed confidence. Without two fixed poses the pairwise scales are normalised
-to a geometric mean of `base_scale`, which removes the collapse to a zero-size scene.
+to a geometric mean of `base_scale`, which removes the collapse to a zero-size scene. With two
+or more, the known poses fix the scale and the loss is divided by the pairwise scales'
+geometric mean over `base_scale`: the reference's plain loss then keeps shrinking the scene.
 Depths and scales are stored as logarithms, focals as `focal_break`·log f, so that Adam's
 steps are relative changes. Images with known intrinsics, focals or poses read those values
 from buffers (through a mask), so they stay exactly fixed.
