@@ -1,0 +1,24 @@
+"""`recon3r train`: train a pair model (single process, or many under torchrun)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from recon3r.train.config import add_config_arguments
+
+    parser.epilog = (
+        "Multi-GPU / multi-node: torchrun --nproc_per_node=N -m recon3r train ...  "
+        "A run resumes automatically from OUTPUT_DIR/checkpoint-last."
+    )
+    add_config_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from recon3r.train.config import config_from_args
+    from recon3r.train.trainer import train
+
+    summary = train(config_from_args(args))
+    print(f"done: epoch {summary['epoch']}, step {summary['global_step']}, best test loss {summary['best_test_loss']:.4g}")
+    return 0
