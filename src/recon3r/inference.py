@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from recon3r.utils.device import module_device
+
 if TYPE_CHECKING:
     from recon3r.io.images import View
 
@@ -48,7 +50,7 @@ def run_pairs(
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if device is None:
-        device = _model_device(model)
+        device = module_device(model)
     device = torch.device(device)
     batches = group_pairs(pairs, batch_size)
     out: list[PairPrediction | None] = [None] * len(pairs)
@@ -102,6 +104,7 @@ def _stack_views(views: Sequence[View], device: torch.device) -> dict:
         "true_shape": torch.cat([v.true_shape for v in views]).to(device),
         "idx": [v.idx for v in views],
         "instance": [v.instance for v in views],
+        "caption": [v.caption or "" for v in views],  # "" = no caption; image-only models ignore it
     }
 
 
@@ -147,11 +150,3 @@ def _check_shape(pts: torch.Tensor, conf: torch.Tensor, shape: tuple[int, int], 
             f"the pair model returned pts3d {tuple(pts.shape)} and conf {tuple(conf.shape)} for {what} "
             f"({name}), expected {(*shape, 3)} and {shape}"
         )
-
-
-def _model_device(model: torch.nn.Module) -> torch.device:
-    for tensor in model.parameters():
-        return tensor.device
-    for tensor in model.buffers():
-        return tensor.device
-    return torch.device("cpu")

@@ -103,7 +103,8 @@ def test_view_holds_reference_fields(tmp_path):
     assert (view.idx, view.instance, view.name) == (5, "5", "p.png")
     assert view.path == tmp_path / "p.png"
     model_input = view.as_model_input()
-    assert set(model_input) == {"img", "true_shape", "idx", "instance"}
+    assert set(model_input) == {"img", "true_shape", "idx", "instance", "caption"}
+    assert model_input["caption"] == ""  # no caption: the multimodal model uses its learned null embedding
     assert view.rgb().shape == (224, 224, 3)
 
 

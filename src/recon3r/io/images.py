@@ -45,6 +45,7 @@ class View:
     name: str
     transform: ImageTransform
     path: Path | None = None
+    caption: str | None = None  # free text or EXIF-as-text, for the multimodal model
 
     @property
     def height(self) -> int:
@@ -59,8 +60,9 @@ class View:
         return (self.img[0].permute(1, 2, 0).float().cpu().numpy() * 0.5 + 0.5).clip(0.0, 1.0)
 
     def as_model_input(self) -> dict:
-        """The reference's view dict: `img`, `true_shape`, `idx`, `instance`."""
-        return {"img": self.img, "true_shape": self.true_shape, "idx": self.idx, "instance": self.instance}
+        """The reference's view dict: `img`, `true_shape`, `idx`, `instance` (plus `caption`)."""
+        return {"img": self.img, "true_shape": self.true_shape, "idx": self.idx, "instance": self.instance,
+                "caption": self.caption or ""}
 
 
 def load_images(

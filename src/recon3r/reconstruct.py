@@ -1,0 +1,181 @@
+"""Photos in, 3D scene out: load images → pair graph → pair inference → global alignment → exports.
+
+`reconstruct(ReconstructConfig(...))` is what `recon3r reconstruct` and the demo call.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from recon3r.errors import ConfigError
+from recon3r.scene import Scene
+
+
+@dataclass
+class ReconstructConfig:
+    """Inputs and options of one reconstruction (the CLI flags of `recon3r reconstruct`)."""
+
+    images: list[str]  # image files and/or folders
+    out: str | None = None  # output folder; None: no files written
+    weights: str | None = None  # checkpoint (.pth, folder, safetensors); None: the shipped example model
+    size: int | None = None  # 224 or 512; None: the model's training size
+    graph: str = "complete"
+    batch_size: int = 8
+    niter: int = 300
+    lr: float = 0.01
+    schedule: str = "cosine"
+    min_conf: float = 3.0
+    device: str = "auto"
+    intrinsics: str | None = None  # JSON file, original resolution (see recon3r.io.camera_files)
+    poses: str | None = None  # JSON file, cam-to-world OpenCV
+    captions: str | None = None  # JSON file: image name -> caption (multimodal models)
+    exif: bool = True  # read captions from EXIF where the captions file has none
+    formats: tuple[str, ...] = ("ply", "glb", "colmap", "nerfstudio", "npz")
+    glb_geometry: str = "points"
+    progress: bool = True
+
+
+@dataclass
+class ReconstructResult:
+    scene: Scene
+    files: dict[str, Path] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_weights(weights: str | None) -> Path:
+    if weights:
+        return Path(weights)
+    from recon3r.assets import example_model_path
+
+    path = example_model_path()
+    if not (path / "model.safetensors").is_file():
+        raise ConfigError(f"no --weights given and the example model is missing from {path}")
+    return path
+
+
+def model_image_size(model: torch.nn.Module) -> int:
+    """224 or 512, following the model's training resolution (`img_size` in its config)."""
+    img_size = getattr(model, "config", {}).get("img_size", 512)
+    longest = max(img_size) if isinstance(img_size, (tuple, list)) else int(img_size)
+    return 224 if longest <= 224 else 512
+
+
+def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None) -> ReconstructResult:
+    """Run the whole pipeline; `model` may be passed to reuse an already loaded one."""
+    from recon3r import load_model
+    from recon3r.align import global_align
+    from recon3r.inference import run_pairs
+    from recon3r.io import export_scene, load_images
+    from recon3r.pairs import make_pairs
+    from recon3r.utils.device import resolve_device
+
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    device = resolve_device(config.device)
+    weights = None
+    if model is None:
+        weights = resolve_weights(config.weights)
+        model = load_model(weights, device=device)
+    model.eval().to(device)
+    size = config.size or model_image_size(model)
+    if size not in (224, 512):
+        raise ConfigError(f"--size must be 224 or 512, got {size}")
+    views = load_images(config.images, size=size, show_progress=config.progress)
+    names = [v.name for v in views]
+    _attach_captions(views, config)
+    timings["load"] = time.perf_counter() - start
+
+    known = _known_cameras(config, views, names)
+    pairs = make_pairs(views, graph=config.graph, symmetrize=True)
+    tick = time.perf_counter()
+    predictions = run_pairs(model, pairs, batch_size=config.batch_size, device=device, progress=config.progress)
+    timings["inference"] = time.perf_counter() - tick
+
+    tick = time.perf_counter()
+    scene = global_align(
+        predictions,
+        [v.rgb() for v in views],
+        names,
+        niter=config.niter,
+        lr=config.lr,
+        schedule=config.schedule,
+        min_conf=config.min_conf,
+        transforms=[v.transform for v in views],
+        device=device,
+        progress=config.progress,
+        **known,
+    )
+    timings["alignment"] = time.perf_counter() - tick
+
+    files: dict[str, Path] = {}
+    if config.out:
+        tick = time.perf_counter()
+        files = export_scene(scene, config.out, formats=config.formats, glb_geometry=config.glb_geometry)
+        timings["export"] = time.perf_counter() - tick
+    timings["total"] = time.perf_counter() - start
+
+    confidences = np.concatenate([c.reshape(-1) for c in scene.confidences])
+    kept = int(sum(int(m.sum()) for m in scene.masks))
+    summary = {
+        "images": len(views),
+        "pairs": len(pairs),
+        "image_size": size,
+        "mean_confidence": float(confidences.mean()),
+        "points_kept": kept,
+        "points_total": int(confidences.size),
+        "weights": str(weights) if weights is not None else "(model passed in)",
+        "device": str(device),
+        "seconds": {k: round(v, 2) for k, v in timings.items()},
+        "files": {k: str(v) for k, v in files.items()},
+    }
+    scene.metadata.setdefault("reconstruct", summary)
+    return ReconstructResult(scene=scene, files=files, summary=summary)
+
+
+def _attach_captions(views: list, config: ReconstructConfig) -> None:
+    """Per-image captions from the captions file, else from EXIF (when `config.exif`)."""
+    if not config.captions and not config.exif:
+        return
+    from recon3r.text.captions import captions_for_images, load_captions_file
+
+    mapping = load_captions_file(config.captions) if config.captions else None
+    paths = [str(v.path or v.name) for v in views]
+    captions = captions_for_images(mapping, paths, exif_fallback=config.exif, source=str(config.captions or "captions"))
+    for view, caption in zip(views, captions):
+        view.caption = caption
+
+
+def _known_cameras(config: ReconstructConfig, views: list, names: list[str]) -> dict[str, Any]:
+    """Known intrinsics (mapped to network resolution) and poses, as `global_align` takes them."""
+    from recon3r.io.camera_files import read_intrinsics_file, read_poses_file
+
+    known: dict[str, Any] = {}
+    if config.intrinsics:
+        full, focal = read_intrinsics_file(config.intrinsics, names)
+        if full:
+            known["known_intrinsics"] = {i: views[i].transform.intrinsics_to_network(K) for i, K in full.items()}
+        if focal:
+            known["known_focals"] = {i: f * views[i].transform.scale for i, f in focal.items()}
+    if config.poses:
+        known["known_poses"] = read_poses_file(config.poses, names)
+    return known
+
+
+def format_summary(result: ReconstructResult) -> str:
+    """The few lines `recon3r reconstruct` prints at the end."""
+    s = result.summary
+    lines = [
+        f"images used: {s['images']} ({s['pairs']} pairs at {s['image_size']} px)",
+        f"mean confidence: {s['mean_confidence']:.2f}; points kept: {s['points_kept']:,} of {s['points_total']:,}",
+        "time: " + ", ".join(f"{k} {v:.1f}s" for k, v in s["seconds"].items()),
+    ]
+    if result.files:
+        lines.append("written:")
+        lines += [f"  {name:<10} {path}" for name, path in result.files.items()]
+    return "\n".join(lines)

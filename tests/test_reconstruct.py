@@ -1,0 +1,86 @@
+"""`recon3r reconstruct` end to end with a tiny random-weight checkpoint, plus known-camera files."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from recon3r.cli import main
+from recon3r.errors import ConfigError
+from recon3r.io.camera_files import read_intrinsics_file, read_poses_file
+from recon3r.models import build_model, save_model
+from recon3r.reconstruct import ReconstructConfig, reconstruct
+
+TINY = dict(enc_embed_dim=32, enc_depth=2, enc_num_heads=2, dec_embed_dim=32, dec_depth=2, dec_num_heads=2,
+            img_size=(224, 224), head_type="linear", pos_embed="RoPE100", landscape_only=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("weights")
+    save_model(build_model("AsymmetricCroCo3DStereo", TINY), folder)
+    return folder
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("photos")
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
+    for k in range(3):
+        Image.fromarray(np.roll(base, 12 * k, axis=1)).save(folder / f"img_{k}.png")
+    return folder
+
+
+def test_cli_writes_every_output_and_a_summary(tiny_weights, photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["reconstruct", str(photos), "--weights", str(tiny_weights), "--out", str(out), "--niter", "5",
+                 "--size", "224", "--quiet"])
+    assert code == 0
+    for name in ("points.ply", "scene.glb", "sparse/0/cameras.txt", "sparse/0/images.txt", "sparse/0/points3D.txt",
+                 "transforms.json", "scene.npz", "images/img_0.png"):
+        assert (out / name).is_file(), name
+    printed = capsys.readouterr().out
+    assert "images used: 3 (6 pairs at 224 px)" in printed and "mean confidence:" in printed and str(out) in printed
+
+
+def test_known_intrinsics_and_poses_stay_fixed(tiny_weights, photos, tmp_path):
+    # Original images are 400x300; at size 224 they are scaled by 224/300 and centre-cropped to 224x224.
+    K = [[350.0, 0, 199.5], [0, 350.0, 149.5], [0, 0, 1]]
+    (tmp_path / "K.json").write_text(json.dumps({"*": {"K": K}}))
+    pose = np.eye(4)
+    pose[:3, 3] = [0.1, -0.2, 0.3]
+    (tmp_path / "poses.json").write_text(json.dumps({"img_0.png": np.eye(4).tolist(), "img_1": pose.tolist()}))
+    config = ReconstructConfig(images=[str(photos)], weights=str(tiny_weights), size=224, niter=5,
+                               intrinsics=str(tmp_path / "K.json"), poses=str(tmp_path / "poses.json"), progress=False)
+    scene = reconstruct(config).scene
+    np.testing.assert_allclose(scene.intrinsics_original(), np.stack([K] * 3), atol=1e-4)
+    np.testing.assert_allclose(scene.world_from_cam[0], np.eye(4), atol=1e-5)
+    np.testing.assert_allclose(scene.world_from_cam[1], pose, atol=1e-5)
+
+
+def test_camera_files_name_bad_entries(tmp_path):
+    names = ["a.jpg", "b.jpg"]
+    path = tmp_path / "K.json"
+    path.write_text(json.dumps({"c.jpg": {"focal": 10}}))
+    with pytest.raises(ConfigError, match="no image named 'c.jpg'"):
+        read_intrinsics_file(path, names)
+    path.write_text(json.dumps({"a.jpg": {"fx": "wide", "fy": 1, "cx": 1, "cy": 1}}))
+    with pytest.raises(ConfigError, match="a.jpg.fx must be a number"):
+        read_intrinsics_file(path, names)
+    path.write_text(json.dumps({"b": {"focal": 12.5}}))
+    assert read_intrinsics_file(path, names) == ({}, {1: 12.5})
+    path.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        read_poses_file(path, names)
+    path.write_text(json.dumps({"a.jpg": (2 * np.eye(4)).tolist()}))
+    with pytest.raises(ConfigError, match="does not hold a rotation"):
+        read_poses_file(path, names)
+
+
+def test_single_image_is_a_clear_error(tiny_weights, photos, tmp_path):
+    code = main(["reconstruct", str(photos / "img_0.png"), "--weights", str(tiny_weights), "--out", str(tmp_path)])
+    assert code == 2
