@@ -68,6 +68,13 @@ def test_non_finite_prediction_is_rejected():
         build_pair_graph([bad], [(4, 6)] * 2)
 
 
+def test_non_positive_confidence_is_rejected():
+    bad = _pair(0, 1)
+    bad.conf_j[1, 2] = 0.0
+    with pytest.raises(Recon3rError, match="conf_j must be positive"):
+        build_pair_graph([bad], [(4, 6)] * 2)
+
+
 def test_disconnected_graph_lists_its_groups():
     with pytest.raises(Recon3rError, match=r"not connected.*\[0, 1\]; \[2, 3\]"):
         build_pair_graph([_pair(0, 1), _pair(3, 2)], [(4, 6)] * 4)

@@ -133,6 +133,8 @@ def build_pair_graph(
                 raise Recon3rError(f"{where}: {name} must be {tuple(expected)} to match image {k}, got {got}")
             if not torch.isfinite(tensor).all():
                 raise Recon3rError(f"{where}: {name} contains NaN or infinite values")
+            if not channels and (tensor <= 0).any():
+                raise Recon3rError(f"{where}: {name} must be positive (DUSt3R-style confidences are >= 1)")
         target_dtype = dtype or (pred.pts_i.dtype if pred.pts_i.is_floating_point() else torch.float32)
         target = dict(device=device or pred.pts_i.device, dtype=target_dtype)
         graph.edges.append((i, j))

@@ -156,7 +156,7 @@ class SceneOptimizer(nn.Module):
                     points=nn.functional.pad(
                         torch.stack([points[e].reshape(-1, 3) for e in edges]), (0, 1), value=1.0
                     ),
-                    weights=confidence_weights(conf, conf_mode),
+                    weights=confidence_weights(conf, conf_mode).clamp_min(0),  # log of conf < 1
                     conf=conf,
                 )
             )
