@@ -21,6 +21,7 @@ _REGISTRY: dict[str, type[nn.Module]] = {}
 # Name → "module:attribute" for registered models that are imported on demand.
 _LAZY_MODELS: dict[str, str] = {
     "AsymmetricCroCo3DStereo": "recon3r.models.dust3r:AsymmetricCroCo3DStereo",
+    "AsymmetricCroCo3DStereoAndText": "recon3r.models.dust3r_text:AsymmetricCroCo3DStereoAndText",
 }
 
 M = TypeVar("M", bound=type[nn.Module])

@@ -25,6 +25,12 @@ class TrainConfig:
     )
     test_criterion: str = field(default="", metadata={"help": "test loss spec (defaults to the training loss)"})
     pretrained: str = field(default="", metadata={"help": "initialise from a DUSt3R or CroCo checkpoint (.pth or safetensors)"})
+    duster_path: str = field(
+        default="", metadata={"help": "multimodal models: load the image part from DUSt3R weights (.pth or safetensors); every image parameter must match"}
+    )
+    exif_path: str = field(
+        default="", metadata={"help": "multimodal models: load the text tower from an Exif-as-Language checkpoint (needs text_encoder='exif')"}
+    )
     freeze_encoder: bool = field(default=False, metadata={"help": "keep the image encoder fixed"})
 
     # Optimisation.

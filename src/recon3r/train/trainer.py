@@ -155,6 +155,8 @@ class Trainer:
             report = load_pretrained(self.model, config.pretrained)
             if self.context.is_main and (report.get("missing") or report.get("unexpected")):
                 print(f"pretrained {config.pretrained}: missing {report.get('missing')}, unexpected {report.get('unexpected')}")
+        if config.duster_path or config.exif_path:
+            self.load_pretrained_parts()
         if config.freeze_encoder:
             if not hasattr(self.model, "set_freeze"):
                 raise ConfigError(f"--freeze_encoder: {type(self.model).__name__} has no encoder to freeze")
@@ -202,6 +204,22 @@ class Trainer:
             self.ddp_model = torch.nn.parallel.DistributedDataParallel(
                 self.model, device_ids=device_ids, find_unused_parameters=True
             )
+
+    def load_pretrained_parts(self) -> None:
+        """`--duster_path` / `--exif_path`: the model's own `load_pretrained_parts` hook loads them."""
+        hook = getattr(self.model, "load_pretrained_parts", None)
+        if not callable(hook):
+            raise ConfigError(
+                f"--duster_path/--exif_path: {type(self.model).__name__} has no parts to load them into "
+                "(a multimodal model does; use --pretrained for a pair model)"
+            )
+        report = hook(duster_path=self.config.duster_path or None, exif_path=self.config.exif_path or None)
+        if self.context.is_main:
+            groups: dict[str, int] = {}
+            for name in report.get("new", []):
+                groups[name.split(".")[0]] = groups.get(name.split(".")[0], 0) + 1
+            new = ", ".join(f"{group} ({count})" for group, count in groups.items()) or "none"
+            print(f"loaded {len(report.get('loaded', []))} tensors from --duster_path/--exif_path; new: {new}")
 
     # -- one step -------------------------------------------------------------------------
 
@@ -262,6 +280,9 @@ class Trainer:
             drop_last=True,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
+            # The loader's base seed comes from its own generator, not torch's global RNG, so a resumed
+            # run's global RNG (saved in checkpoints; drawn by e.g. caption dropout) continues exactly.
+            generator=torch.Generator().manual_seed(self.config.seed + self.epoch),
         )
 
     def fit(self) -> dict[str, Any]:
