@@ -1,0 +1,114 @@
+"""`recon3r eval`: run methods over a benchmark set, print one Markdown table, write JSON."""
+
+from __future__ import annotations
+
+import argparse
+
+TASKS = ("relpose", "mv_recon", "depth", "video_depth", "trajectory")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Evaluate methods on a benchmark set and print one Markdown table (methods as rows). Tasks: relpose "
+        "(RRA/RTA@τ, mAA@30 over all image pairs), mv_recon (Acc/Comp/NC of world points), depth (per-frame "
+        "AbsRel, δ<1.25), video_depth (per-sequence alignment), trajectory (ATE, RPE)."
+    )
+    parser.add_argument("task_arg", nargs="?", choices=TASKS, metavar="TASK", help="the task (or --task)")
+    parser.add_argument("--task", choices=TASKS, default=None, help=f"the task: {', '.join(TASKS)}")
+    parser.add_argument("--benchmark", required=True, metavar="SET",
+                        help="procedural:N[:views=V,kind=K,size=S,seed=S] (held-out procedural scenes, exact GT), "
+                        "a folder in the recon3r multi-view format, or a real set folder "
+                        "(../shared/data/middlebury_dino_sparse_ring, ../shared/data/middlebury2003_teddy)")
+    parser.add_argument("--method", action="append", required=True, metavar="METHOD",
+                        help="repeatable: a checkpoint path, 'example' (the shipped example model), 'colmap' "
+                        "(pycolmap SfM, relpose only) or 'constant-plane' (depth 1 everywhere; depth, video_depth, "
+                        "mv_recon)")
+    parser.add_argument("--out", default=None, help="write every number (per scene and aggregate) to this JSON file")
+    parser.add_argument("--size", type=int, choices=(224, 512), default=None,
+                        help="network size of learned methods (default: the model's training size); also the "
+                        "default render size of procedural sets (else 224)")
+    parser.add_argument("--niter", type=int, default=300, help="global alignment iterations (default: 300)")
+    parser.add_argument("--graph", default="complete", help="pair graph of learned methods (default: complete)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, ... (default: the accelerator if present)")
+    parser.add_argument("--depth-align", choices=("none", "median", "scale", "scale&shift"), default=None,
+                        help="depth alignment (default: median per frame for depth, scale per sequence for "
+                        "video_depth)")
+    parser.add_argument("--normals", choices=("grid", "pca"), default="grid",
+                        help="mv_recon normals: from each point map's pixel grid, or PCA of 30 neighbours")
+    parser.add_argument("--icp", action="store_true", help="mv_recon: refine the Sim(3) fit with ICP")
+    parser.add_argument("--max-points", type=int, default=None,
+                        help="mv_recon: evaluate every k-th GT-valid pixel so at most this many per scene "
+                        "(default: all)")
+    parser.add_argument("--colmap-threads", type=int, default=1, help="COLMAP threads (1: reproducible; default 1)")
+    parser.add_argument("--seed", type=int, default=0, help="COLMAP random seed (default 0)")
+    parser.add_argument("--cache", default=None,
+                        help="folder where procedural sets are rendered and reused (default: a temporary folder)")
+    parser.add_argument("--save-predictions", default=None, metavar="DIR",
+                        help="also write each prediction and the GT on its grid to DIR/<method>/<scene>.npz")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    from recon3r.errors import ConfigError
+    from recon3r.eval.benchmarks import load_benchmark
+    from recon3r.eval.methods import check_method, resolve_method
+    from recon3r.eval.report import format_table, write_json
+    from recon3r.eval.tasks import evaluate
+
+    if args.task and args.task_arg and args.task != args.task_arg:
+        raise ConfigError(f"two different tasks given: {args.task_arg!r} and --task {args.task!r}")
+    task = args.task or args.task_arg
+    if task is None:
+        raise ConfigError(f"no task given; pass --task with one of {', '.join(TASKS)}")
+    if args.niter < 0:
+        raise ConfigError(f"--niter must be >= 0, got {args.niter}")
+    methods = [resolve_method(spec, size=args.size, niter=args.niter, device=args.device, graph=args.graph,
+                              colmap_threads=args.colmap_threads, seed=args.seed) for spec in args.method]
+    names = [m.name for m in methods]
+    for k, method in enumerate(methods):  # two checkpoints with the same folder name: tell them apart
+        if names.count(method.name) > 1:
+            method.name = f"{method.name} ({args.method[k]})"
+    for method in methods:
+        check_method(method, task)
+    benchmark = load_benchmark(args.benchmark, task, size=args.size, cache_dir=args.cache)
+    try:
+        saver = _prediction_saver(args.save_predictions) if args.save_predictions else None
+        result = evaluate(task, benchmark, methods, depth_align=args.depth_align, normals=args.normals,
+                          icp=args.icp, max_points=args.max_points, on_prediction=saver, progress=not args.quiet)
+    finally:
+        benchmark.close()
+    print(format_table(result))
+    if args.out:
+        path = write_json(result, args.out)
+        print(f"\nwrote {path}")
+    return 0
+
+
+def _prediction_saver(folder: str):
+    """A callback writing DIR/<method>/<scene>.npz: the prediction, and the GT on its grid."""
+    import re
+    from pathlib import Path
+
+    import numpy as np
+
+    from recon3r.eval.tasks import gt_depth_on_grid
+
+    def save(method, scene, prediction) -> None:
+        out = Path(folder) / re.sub(r"[^\w.+-]+", "_", method.name)
+        out.mkdir(parents=True, exist_ok=True)
+        arrays = {}
+        if prediction.world_from_cam is not None:
+            arrays["world_from_cam"] = prediction.world_from_cam
+        if scene.world_from_cam is not None:
+            arrays["gt_world_from_cam"] = scene.world_from_cam
+        for v in range(len(scene)):
+            if prediction.depths is not None:
+                arrays[f"depth_{v:03d}"] = prediction.depths[v]
+            if prediction.points is not None:
+                arrays[f"points_{v:03d}"] = prediction.points[v]
+            if prediction.transforms is not None and scene.has_depth(v):
+                gt, valid = gt_depth_on_grid(scene.depths[v], prediction.transforms[v])
+                arrays[f"gt_depth_{v:03d}"], arrays[f"gt_valid_{v:03d}"] = gt, valid
+        np.savez(out / f"{scene.name}.npz", **arrays)
+
+    return save
