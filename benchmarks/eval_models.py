@@ -64,7 +64,7 @@ def main() -> int:
         except ConfigError as err:
             notes.append(f"- `{spec}` row left out: {err}")
 
-    sets = [f"procedural:{args.scenes}:views={args.views},size={args.render_size}", str(args.ring)]
+    sets = [f"procedural:{args.scenes}:views={args.views},size={args.render_size}", os.path.relpath(args.ring)]
     for spec in sets:
         benchmark = load_benchmark(spec, "relpose", size=args.size, cache_dir=args.cache)
         start = time.perf_counter()

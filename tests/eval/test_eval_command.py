@@ -359,3 +359,18 @@ def test_colmap_failures_count_in_relpose(scenes, tmp_path):
             ok = pred.registered.sum()
             assert scored.metrics["RRA@30"] <= 100 * ok * (ok - 1) / 2 / scored.metrics["pairs"] + 1e-9
     assert colmap.aggregate["images"] == 8 and colmap.settings["intrinsics"] == "unknown (COLMAP defaults)"
+
+
+def test_non_finite_predicted_depth_fails_the_scene_with_a_reason():
+    from recon3r.eval.benchmarks import BenchmarkScene
+    from recon3r.eval.methods import Prediction
+    from recon3r.eval.tasks import score_scene
+    from recon3r.scene import ImageTransform
+
+    scene = BenchmarkScene("s", [Path("a.png")], np.eye(4)[None], depths=[np.ones((4, 6))])
+    identity = ImageTransform((6, 4), 1.0, (0.0, 0.0), (6, 4))
+    nan = Prediction(np.full((1, 4, 4), np.nan), depths=[np.full((4, 6), np.nan)], transforms=[identity])
+    result = score_scene("depth", nan, scene)
+    assert result.metrics is None and "predicted depth is not finite" in result.error
+    good = Prediction(np.eye(4)[None], depths=[np.full((4, 6), 2.0)], transforms=[identity])
+    assert score_scene("depth", good, scene).metrics["abs_rel"] == 0.0

@@ -163,6 +163,8 @@ def depth_pairs(prediction: Prediction, scene: BenchmarkScene, task: str = "dept
         pred = np.asarray(depths[v], dtype=np.float64)
         if pred.shape != gt.shape:
             raise ValueError(f"view {v}: predicted depth {pred.shape} does not match the grid {gt.shape}")
+        if not np.isfinite(pred[valid]).any():
+            raise ValueError(f"view {v}: the predicted depth is not finite where the GT is known")
         out.append((v, pred, gt, valid))
     return out
 
