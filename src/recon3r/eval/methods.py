@@ -226,7 +226,7 @@ def resolve_method(spec: str, *, size: int | None = None, niter: int = 300, devi
                               "is missing); pass a checkpoint path instead")
         return LearnedMethod(path, name="example", **learned)
     path = Path(text).expanduser()
-    if path.is_dir() and (path / "model.safetensors").is_file() or path.is_file():
+    if (path.is_dir() and (path / "model.safetensors").is_file()) or path.is_file():
         return LearnedMethod(path, **learned)
     if path.is_dir():
         raise ConfigError(f"method {text!r}: folder has no model.safetensors (a checkpoint folder holds "
