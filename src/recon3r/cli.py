@@ -16,6 +16,7 @@ import sys
 COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("recon3r.commands.convert", "convert an official DUSt3R .pth checkpoint to safetensors + config.json"),
     "data": ("recon3r.commands.data", "make datasets: render procedural scenes in the recon3r multi-view format"),
+    "demo": ("recon3r.commands.demo", "serve the web demo (gradio) on 127.0.0.1: upload photos, see and download the 3D scene"),
     "eval": ("recon3r.commands.eval", "evaluate models and baselines on a benchmark set: one Markdown table, JSON"),
     "reconstruct": ("recon3r.commands.reconstruct", "reconstruct a scene from photos: poses, intrinsics, depth, points, exports"),
     "train": ("recon3r.commands.train", "train a pair model (one process, or many under torchrun)"),

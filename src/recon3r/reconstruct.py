@@ -31,6 +31,9 @@ class ReconstructConfig:
     lr: float = 0.01
     schedule: str = "cosine"
     min_conf: float = 3.0
+    # Also drop points deeper than this times their image's median kept depth (sky, far background);
+    # None keeps them. Applied to `scene.masks`, so every export leaves them out.
+    max_depth_ratio: float | None = None
     device: str = "auto"
     intrinsics: str | None = None  # JSON file, original resolution (see recon3r.io.camera_files)
     poses: str | None = None  # JSON file, cam-to-world OpenCV
@@ -75,6 +78,8 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
     from recon3r.pairs import make_pairs
     from recon3r.utils.device import resolve_device
 
+    if config.max_depth_ratio is not None:
+        _check_depth_ratio(config.max_depth_ratio)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     device = resolve_device(config.device)
@@ -112,6 +117,8 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
         **known,
     )
     timings["alignment"] = time.perf_counter() - tick
+    if config.max_depth_ratio is not None:
+        scene.masks = mask_far_points(scene, config.max_depth_ratio)
 
     files: dict[str, Path] = {}
     if config.out:
@@ -136,6 +143,33 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
     }
     scene.metadata.setdefault("reconstruct", summary)
     return ReconstructResult(scene=scene, files=files, summary=summary)
+
+
+def mask_far_points(scene: Scene, max_depth_ratio: float) -> list[np.ndarray]:
+    """New masks: `scene.masks` less the pixels deeper than `max_depth_ratio` × that image's median depth.
+
+    The median is taken over the pixels the mask keeps (all pixels when it keeps none), so with
+    DUSt3R-style predictions, where sky and distant background come out far and low-confidence,
+    this removes what survives the confidence threshold. Depth is z-depth in the scene's unit;
+    masks are (H_i, W_i) bool. Raises ConfigError for a ratio that is not a number > 0.
+    """
+    _check_depth_ratio(max_depth_ratio)
+    masks = []
+    for depth, mask in zip(scene.depths, scene.masks):
+        depth = np.asarray(depth)
+        mask = np.asarray(mask, dtype=bool)
+        reference = depth[mask] if mask.any() else depth.reshape(-1)
+        reference = reference[np.isfinite(reference) & (reference > 0)]
+        if not reference.size:
+            masks.append(mask.copy())
+            continue
+        masks.append(mask & (depth <= max_depth_ratio * float(np.median(reference))))
+    return masks
+
+
+def _check_depth_ratio(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
+        raise ConfigError(f"max_depth_ratio must be a finite number > 0, got {value!r}")
 
 
 def _attach_captions(views: list, config: ReconstructConfig) -> None:

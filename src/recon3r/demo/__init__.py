@@ -1,0 +1,15 @@
+"""The web demo (`recon3r demo`): a gradio page over `recon3r.reconstruct` (needs the `demo` extra).
+
+- `recon3r.demo.app`: `build_demo(model, settings) -> gr.Blocks`, `launch(...)`, `server_settings(...)`;
+- `recon3r.demo.backend`: the page's callbacks as plain functions (`DemoBackend`, `RunOptions`);
+- `recon3r.demo.maps`: depth and confidence maps as colour images.
+
+Importing this package does not import gradio; `build_demo` and `launch` do.
+"""
+
+from __future__ import annotations
+
+from recon3r.demo.app import build_demo, launch, server_settings
+from recon3r.demo.backend import DemoBackend, DemoSettings, RunOptions, RunOutputs
+
+__all__ = ["DemoBackend", "DemoSettings", "RunOptions", "RunOutputs", "build_demo", "launch", "server_settings"]

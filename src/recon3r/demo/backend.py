@@ -1,0 +1,303 @@
+"""What the demo's buttons do, as plain functions of plain values (no gradio needed to test them).
+
+`DemoBackend.check_uploads` validates uploaded files, `caption_rows` pre-fills captions from
+EXIF, and `run` reconstructs into a fresh folder per run and writes what the page shows and
+offers for download. Bad input raises `recon3r.errors.Recon3rError` subclasses with a message
+meant for the page; the gradio layer (`recon3r.demo.app`) turns them into `gr.Error`.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import threading
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from recon3r.errors import ConfigError, ImageLoadError
+
+GRAPH_KINDS = ("complete", "swin", "logwin", "oneref")
+SCHEDULES = ("cosine", "linear")
+GEOMETRIES = ("points", "mesh")
+
+# Progress callback: fraction in [0, 1] and a short description (gradio's `gr.Progress` fits).
+ProgressFn = Callable[..., Any]
+
+
+@dataclass
+class DemoSettings:
+    """Server-wide limits and defaults of the demo (the `recon3r demo` flags)."""
+
+    image_size: int | None = None  # 224 or 512; None: the model's training size
+    device: str = "auto"
+    max_images: int = 32
+    max_file_mb: float = 20.0  # per uploaded file; gradio enforces it at upload time too
+    max_megapixels: float = 40.0  # per image, checked from the header before decoding
+    batch_size: int = 8
+    workdir: Path | None = None  # parent of the per-run folders; None: a fresh temporary folder
+    keep_runs: int = 8  # older run folders are deleted
+
+
+@dataclass
+class RunOptions:
+    """The choices a user tunes in the page."""
+
+    graph: str = "complete"  # one of GRAPH_KINDS
+    graph_param: int = 3  # window size (swin, logwin) or reference image (oneref)
+    niter: int = 300
+    schedule: str = "cosine"
+    min_conf: float = 3.0
+    mask_far: bool = False  # drop sky / far background (see `recon3r.reconstruct.mask_far_points`)
+    far_ratio: float = 3.0  # with mask_far: drop points deeper than this × the image's median depth
+    geometry: str = "points"  # GLB geometry: points or mesh
+    frusta: bool = True  # draw the cameras in the GLB
+
+    def graph_spec(self) -> str:
+        """The pair-graph string of `recon3r.pairs` (`complete`, `swin-3`, `oneref-0`, ...)."""
+        if self.graph not in GRAPH_KINDS:
+            raise ConfigError(f"unknown scene graph {self.graph!r}; choose one of {', '.join(GRAPH_KINDS)}")
+        if self.graph == "complete":
+            return "complete"
+        param = int(self.graph_param)
+        if self.graph != "oneref" and param < 1:
+            raise ConfigError(f"the {self.graph} window size must be 1 or more, got {param}")
+        return f"{self.graph}-{param}"
+
+
+@dataclass
+class RunOutputs:
+    """What one run produced: files in its own folder, and the gallery items."""
+
+    folder: Path
+    glb: Path
+    ply: Path
+    colmap_zip: Path
+    transforms: Path
+    gallery: list[tuple[str, str]] = field(default_factory=list)  # (png path, caption)
+    summary: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def downloads(self) -> list[str]:
+        return [str(self.glb), str(self.ply), str(self.colmap_zip), str(self.transforms)]
+
+
+class DemoBackend:
+    """The demo's callbacks around one loaded pair model."""
+
+    def __init__(self, model: Any, settings: DemoSettings | None = None) -> None:
+        self.model = model
+        self.settings = settings or DemoSettings()
+        if self.settings.workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="recon3r-demo-"))
+        else:
+            self.workdir = Path(self.settings.workdir)
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()  # one reconstruction at a time per model
+
+    # ------------------------------------------------------------------ uploads
+    def check_uploads(self, files: Sequence[str | Path] | None, *, min_images: int = 0) -> list[Path]:
+        """The uploaded files as paths, after checking count, size and that each is a readable image.
+
+        Raises ImageLoadError naming the offending file, or saying how many images are needed.
+        """
+        paths = [Path(_as_path(f)) for f in (files or [])]
+        limit = self.settings.max_images
+        if len(paths) > limit:
+            raise ImageLoadError(f"{len(paths)} files uploaded; this demo takes at most {limit} images per run")
+        if len(paths) < min_images:
+            got = "no image" if not paths else f"only {len(paths)} image"
+            raise ImageLoadError(f"reconstruction needs two or more images, got {got}; upload at least two photos "
+                                 "of the same scene")
+        for path in paths:
+            self._check_image(path)
+        return paths
+
+    def _check_image(self, path: Path) -> None:
+        from PIL import Image, UnidentifiedImageError
+
+        name = _display_name(path)
+        if not path.is_file():
+            raise ImageLoadError(f"{name}: the uploaded file is missing; upload it again")
+        size_mb = path.stat().st_size / 1e6
+        if size_mb > self.settings.max_file_mb:
+            raise ImageLoadError(f"{name} is {size_mb:.1f} MB; files up to {self.settings.max_file_mb:g} MB "
+                                 "are accepted")
+        try:
+            with Image.open(path) as image:
+                megapixels = image.width * image.height / 1e6
+                if megapixels > self.settings.max_megapixels:
+                    raise ImageLoadError(f"{name} is {image.width}x{image.height} ({megapixels:.0f} megapixels); "
+                                         f"images up to {self.settings.max_megapixels:g} megapixels are accepted")
+                image.verify()
+        except ImageLoadError:
+            raise
+        except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise ImageLoadError(f"{name} is not an image this demo can read ({type(err).__name__}); "
+                                 "upload photos such as JPEG or PNG files") from None
+
+    def caption_rows(self, files: Sequence[str | Path] | None) -> list[list[str]]:
+        """[[image name, caption], ...] for the captions table: EXIF captions where present, else ""."""
+        from recon3r.text.captions import caption_from_exif
+
+        paths = self.check_uploads(files)
+        return [[name, caption_from_exif(path) or ""] for name, path in zip(unique_names(paths), paths)]
+
+    # ------------------------------------------------------------------ reconstruction
+    def run(self, files: Sequence[str | Path] | None, captions: Sequence[Sequence[Any]] | None,
+            options: RunOptions, progress: ProgressFn | None = None) -> RunOutputs:
+        """Reconstruct the uploaded images with `options` into a new run folder.
+
+        `captions` are table rows [image name, caption]; rows are matched to images by name and a
+        blank caption means none. Returns the exported files and the depth/confidence images.
+        """
+        from recon3r.reconstruct import ReconstructConfig, reconstruct
+
+        report = progress or (lambda *args, **kwargs: None)
+        paths = self.check_uploads(files, min_images=2)
+        graph = options.graph_spec()
+        if options.schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {options.schedule!r}; choose {' or '.join(SCHEDULES)}")
+        if options.geometry not in GEOMETRIES:
+            raise ConfigError(f"unknown geometry {options.geometry!r}; choose {' or '.join(GEOMETRIES)}")
+        if int(options.niter) < 0:
+            raise ConfigError(f"alignment iterations must be 0 or more, got {options.niter}")
+
+        folder = self._new_run_folder()
+        report(0.02, desc="copying the images")
+        names = unique_names(paths)
+        images_dir = folder / "images"
+        images_dir.mkdir()
+        copies = []
+        for name, path in zip(names, paths):
+            copies.append(images_dir / name)
+            shutil.copyfile(path, copies[-1])
+        captions_file = folder / "captions.json"
+        by_name = caption_map(captions)
+        captions_file.write_text(json.dumps({str(c): by_name.get(n) for n, c in zip(names, copies)}, indent=1))
+
+        config = ReconstructConfig(
+            images=[str(c) for c in copies], out=None, size=self.settings.image_size, graph=graph,
+            batch_size=self.settings.batch_size, niter=int(options.niter), schedule=options.schedule,
+            min_conf=float(options.min_conf), max_depth_ratio=float(options.far_ratio) if options.mask_far else None,
+            device=self.settings.device, captions=str(captions_file), exif=False, progress=progress is not None,
+        )
+        report(0.05, desc="reconstructing")
+        with self._lock:
+            result = reconstruct(config, model=self.model)
+        scene = result.scene
+
+        report(0.9, desc="exporting")
+        outputs = export_run(scene, folder, copies, geometry=options.geometry, frusta=bool(options.frusta))
+        outputs.gallery = write_maps(scene, folder / "maps", names)
+        kept = result.summary["points_kept"]
+        if kept == 0:
+            outputs.warnings.append("no point passed the filters: lower the minimum confidence or turn off "
+                                    "the sky/background mask")
+        from recon3r.reconstruct import format_summary
+
+        outputs.summary = format_summary(result)
+        report(1.0, desc="done")
+        return outputs
+
+    def _new_run_folder(self) -> Path:
+        runs = sorted((p for p in self.workdir.glob("run-*") if p.is_dir()), key=lambda p: p.stat().st_mtime)
+        for old in runs[: max(0, len(runs) - self.settings.keep_runs + 1)]:
+            shutil.rmtree(old, ignore_errors=True)
+        return Path(tempfile.mkdtemp(prefix="run-", dir=self.workdir))
+
+
+# ------------------------------------------------------------------ helpers
+def unique_names(paths: Sequence[Path]) -> list[str]:
+    """File names of the uploads, made unique (`photo.jpg`, `photo_1.jpg`) and filesystem-safe."""
+    import re
+
+    names, seen = [], set()
+    for i, path in enumerate(paths):
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(path).stem).strip("._") or f"image_{i:03d}"
+        suffix = re.sub(r"[^A-Za-z0-9.]+", "", Path(path).suffix.lower())
+        name, k = stem + suffix, 1
+        while name.lower() in seen:
+            name, k = f"{stem}_{k}{suffix}", k + 1
+        seen.add(name.lower())
+        names.append(name)
+    return names
+
+
+def caption_map(rows: Sequence[Sequence[Any]] | Any | None) -> dict[str, str | None]:
+    """Captions-table rows [name, caption] → {name: caption or None}; accepts a pandas DataFrame too."""
+    if rows is None:
+        return {}
+    if hasattr(rows, "values") and hasattr(rows, "columns"):  # pandas DataFrame
+        rows = rows.values.tolist()
+    out: dict[str, str | None] = {}
+    for row in rows:
+        if len(row) < 2 or not row[0]:
+            continue
+        caption = row[1]
+        text = "" if caption is None or (isinstance(caption, float) and np.isnan(caption)) else str(caption)
+        out[str(row[0])] = text.strip() or None
+    return out
+
+
+def export_run(scene: Any, folder: Path, images: Sequence[Path], *, geometry: str, frusta: bool) -> RunOutputs:
+    """Write the downloads of one run into `folder`: scene.glb, points.ply, colmap.zip, transforms.json.
+
+    The COLMAP model is at the original image resolution; the zip holds `sparse/0/*.txt` and the
+    uploaded images under `images/`, as COLMAP expects them.
+    """
+    from recon3r.io.exports import export_colmap, export_glb, export_nerfstudio, export_ply
+
+    glb = export_glb(scene, folder / "scene.glb", geometry=geometry, frusta=frusta)  # type: ignore[arg-type]
+    ply = export_ply(scene, folder / "points.ply")
+    sparse = export_colmap(scene, folder / "colmap" / "sparse" / "0", resolution="original",
+                           image_names=[Path(p).name for p in images])
+    colmap_zip = folder / "colmap.zip"
+    with zipfile.ZipFile(colmap_zip, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for file in sorted(sparse.iterdir()):
+            archive.write(file, f"sparse/0/{file.name}")
+        for image in images:
+            archive.write(image, f"images/{Path(image).name}")
+    transforms = export_nerfstudio(scene, folder / "transforms.json", resolution="original",
+                                   image_paths=[f"images/{Path(p).name}" for p in images])
+    return RunOutputs(folder=folder, glb=glb, ply=ply, colmap_zip=colmap_zip, transforms=transforms)
+
+
+def write_maps(scene: Any, folder: Path, names: Sequence[str]) -> list[tuple[str, str]]:
+    """Depth and confidence PNGs per image; returns gallery items (path, caption)."""
+    from PIL import Image
+
+    from recon3r.demo.maps import confidence_image, depth_image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    top = max(float(np.max(c)) for c in scene.confidences)
+    items = []
+    for i, name in enumerate(names):
+        stem = Path(name).stem
+        depth_path = folder / f"{i:03d}_{stem}_depth.png"
+        Image.fromarray(depth_image(scene.depths[i], scene.masks[i])).save(depth_path)
+        conf_path = folder / f"{i:03d}_{stem}_confidence.png"
+        Image.fromarray(confidence_image(scene.confidences[i], high=top)).save(conf_path)
+        items += [(str(depth_path), f"{name}: depth"), (str(conf_path), f"{name}: confidence")]
+    return items
+
+
+def _display_name(path: Path) -> str:
+    return Path(path).name
+
+
+def _as_path(item: Any) -> str:
+    """Gradio hands uploads over as paths, or (older versions) as objects with a `.name`/`path`."""
+    if isinstance(item, (str, Path)):
+        return str(item)
+    for attribute in ("path", "name"):
+        value = getattr(item, attribute, None) or (item.get(attribute) if isinstance(item, dict) else None)
+        if value:
+            return str(value)
+    raise ImageLoadError(f"cannot read the uploaded item {item!r}")

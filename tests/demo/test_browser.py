@@ -1,0 +1,188 @@
+"""End to end in a real headless Chromium: `recon3r demo` in a subprocess, driven as a person would.
+
+Needs Debian's `chromium` (/usr/bin/chromium) and the `playwright` Python package (the `test`
+extra); nothing is installed or downloaded at run time. Saves test-artifacts/demo.png.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+pytest.importorskip("gradio", reason="the web demo needs the `demo` extra (gradio)")
+CHROMIUM = Path("/usr/bin/chromium") if Path("/usr/bin/chromium").exists() else None
+if CHROMIUM is None and shutil.which("chromium"):
+    CHROMIUM = Path(shutil.which("chromium"))
+if CHROMIUM is None:
+    pytest.skip("Chromium is not installed (apt-get install -y chromium); the browser test needs it",
+                allow_module_level=True)
+playwright_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs the playwright package")
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+RUN_TIMEOUT_MS = 120_000
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_for_server(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the demo exited with code {process.returncode} before serving {url}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.5)
+    raise AssertionError(f"the demo did not answer at {url} within {timeout:.0f} s")
+
+
+@pytest.fixture(scope="module")
+def server(tiny_weights, tmp_path_factory):
+    """`recon3r demo` on a free loopback port, with a 1 MB upload limit; yields (url, process)."""
+    port = free_port()
+    workdir = tmp_path_factory.mktemp("browser_runs")
+    log = open(workdir / "server.log", "w+")  # noqa: SIM115 (closed below)
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="2")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "recon3r", "demo", "--weights", str(tiny_weights), "--port", str(port),
+         "--image-size", "224", "--device", "cpu", "--max-file-mb", "1", "--workdir", str(workdir / "runs")],
+        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_for_server(url, process)
+        yield url, process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.seek(0)
+        print(log.read()[-4000:])  # shown by pytest when the test fails
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser_page():
+    """A fresh headless Chromium profile; yields (page, requested URLs)."""
+    with playwright_api.sync_playwright() as p, tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        context = p.chromium.launch_persistent_context(
+            profile, executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS, accept_downloads=True,
+            viewport={"width": 1400, "height": 1100})
+        requests: list[str] = []
+        page = context.new_page()
+        page.on("request", lambda request: requests.append(request.url))
+        page.set_default_timeout(30_000)
+        try:
+            yield page, requests
+        finally:
+            context.close()
+
+
+def canvas_has_content(page, selector: str) -> bool:
+    """Whether the WebGL canvas shows more than its clear colour (some pixels differ from the mode)."""
+    shot = ARTIFACTS / "scene3d.png"
+    page.locator(selector).screenshot(path=str(shot))
+    pixels = np.asarray(Image.open(shot).convert("RGB")).reshape(-1, 3).astype(int)
+    background = np.median(pixels, axis=0)
+    differs = np.abs(pixels - background).sum(axis=1) > 30
+    return differs.mean() > 0.001
+
+
+def toast_text(page) -> str:
+    page.locator(".toast-body").first.wait_for(state="visible")
+    return " ".join(page.locator(".toast-body").all_inner_texts())
+
+
+def close_toasts(page) -> None:
+    for button in page.locator(".toast-body .toast-close").all():
+        button.click()
+    page.locator(".toast-body").first.wait_for(state="detached")
+
+
+def test_upload_reconstruct_view_download_and_bad_uploads(server, browser_page, photos, text_file, tmp_path):
+    from plyfile import PlyData
+
+    url, process = server
+    page, requests = browser_page
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.goto(url)
+    page.locator("#run").wait_for()
+
+    # Two images: the captions table lists them, then a run fills the 3D view, gallery and downloads.
+    page.locator("#images input[type=file]").set_input_files([str(p) for p in photos[:2]])
+    page.locator("#captions", has_text="view_1.png").wait_for()
+    page.locator("#run").click()
+    ply_link = page.locator("#downloads a[download='points.ply']")
+    ply_link.wait_for(timeout=RUN_TIMEOUT_MS)
+    for name in ("scene.glb", "colmap.zip", "transforms.json"):
+        assert page.locator(f"#downloads a[download='{name}']").count() == 1, name
+    assert page.locator("#maps img").count() >= 4  # depth + confidence of each image
+
+    glb_link = page.locator("#scene3d [data-testid='model3d-download-link']")
+    glb = page.request.get(urllib.parse.urljoin(url, glb_link.get_attribute("href")))
+    assert glb.ok and glb.body()[:4] == b"glTF" and len(glb.body()) > 10_000
+    canvas = page.locator("#scene3d canvas")
+    assert canvas.count() == 1 and canvas.bounding_box()["width"] > 100
+    time.sleep(1.0)  # let the viewer draw a frame
+    assert canvas_has_content(page, "#scene3d canvas")
+    page.screenshot(path=str(ARTIFACTS / "demo.png"), full_page=True)
+
+    with page.expect_download() as download_info:
+        ply_link.click()
+    saved = tmp_path / "points.ply"
+    download_info.value.save_as(saved)
+    vertex = PlyData.read(str(saved))["vertex"]
+    assert vertex.count > 0 and np.isfinite(np.stack([vertex["x"], vertex["y"], vertex["z"]])).all()
+
+    # A text file: the page says so and the server goes on.
+    page.locator("#images button[aria-label='Clear']").first.click()
+    page.locator("#images input[type=file]").set_input_files([str(text_file)])
+    assert "notes.txt is not an image this demo can read" in toast_text(page)
+    close_toasts(page)
+
+    # One image only, then Reconstruct: a message, not a crash.
+    page.locator("#images button[aria-label='Clear']").first.click()
+    page.locator("#images input[type=file]").set_input_files([str(photos[0])])
+    page.locator("#captions", has_text="view_0.png").wait_for()
+    page.locator("#run").click()
+    assert "needs two or more images, got only 1 image" in toast_text(page)
+    close_toasts(page)
+
+    # A file over the 1 MB limit is refused at upload.
+    huge = tmp_path / "huge.png"
+    huge.write_bytes(os.urandom(1_500_000))
+    page.locator("#images button[aria-label='Clear']").first.click()
+    page.locator("#images input[type=file]").set_input_files([str(huge)])
+    assert "huge.png" in toast_text(page) and "maximum allowed size" in toast_text(page)
+    page.screenshot(path=str(ARTIFACTS / "demo-errors.png"), full_page=True)
+
+    assert process.poll() is None
+    with urllib.request.urlopen(url, timeout=10) as response:
+        assert response.status == 200
+    outside = [u for u in requests if urllib.parse.urlsplit(u).scheme in ("http", "https", "ws", "wss")
+               and urllib.parse.urlsplit(u).hostname != "127.0.0.1"]
+    assert outside == [], f"the page fetched from outside: {outside[:5]}"
