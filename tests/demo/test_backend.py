@@ -82,6 +82,17 @@ def test_progress_is_reported_from_start_to_done(two_view_run):
     assert fractions[0] < 0.1 and fractions[-1] == 1.0 and fractions == sorted(fractions)
 
 
+def test_default_workdir_is_temporary_and_removed_with_the_backend(tiny_model):
+    import gc
+
+    backend = DemoBackend(tiny_model)
+    workdir = backend.workdir
+    assert workdir.is_dir() and workdir.name.startswith("recon3r-demo-")
+    del backend
+    gc.collect()
+    assert not workdir.exists()
+
+
 def test_each_run_gets_its_own_folder_and_old_ones_are_pruned(tiny_model, tmp_path):
     backend = DemoBackend(tiny_model, DemoSettings(workdir=tmp_path, keep_runs=2))
     folders = [backend._new_run_folder() for _ in range(4)]
@@ -196,3 +207,17 @@ def test_run_callback_returns_what_the_page_shows(backend, photos):
                                               progress=lambda *a, **k: None)
     assert glb.endswith("scene.glb") and glb == downloads[0] and len(gallery) == 4
     assert summary.startswith("```\nimages used: 2 (2 pairs at 224 px)")
+
+
+def test_unexpected_failures_reach_the_page_as_errors(backend, photos, monkeypatch):
+    import recon3r.reconstruct
+    from recon3r.demo.app import make_callbacks
+
+    def broken(config, model=None):
+        raise RuntimeError("linalg.svd did not converge")
+
+    monkeypatch.setattr(recon3r.reconstruct, "reconstruct", broken)
+    _, _, on_run = make_callbacks(backend)
+    with pytest.raises(gr.Error, match=r"the reconstruction failed \(RuntimeError: linalg.svd did not converge\)"):
+        on_run([str(p) for p in photos[:2]], None, "complete", 3, 0, "cosine", 3.0, False, 3.0, "points", True,
+               progress=lambda *a, **k: None)

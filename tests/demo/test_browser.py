@@ -112,6 +112,20 @@ def canvas_has_content(page, selector: str) -> bool:
     return differs.mean() > 0.001
 
 
+def watch_progress(page, tracker: str, done, timeout_s: float) -> list[str]:
+    """The texts the status tracker shows until `done` appears (progress, e.g. "reconstructing - 5.0%")."""
+    texts: list[str] = []
+    deadline = time.monotonic() + timeout_s
+    while not done.count():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the run did not finish within {timeout_s:.0f} s; the page showed {texts[-3:]}")
+        text = " ".join(page.locator(tracker).first.inner_text().split())
+        if text and (not texts or texts[-1] != text):
+            texts.append(text)
+        time.sleep(0.05)
+    return texts
+
+
 def toast_text(page) -> str:
     page.locator(".toast-body").first.wait_for(state="visible")
     return " ".join(page.locator(".toast-body").all_inner_texts())
@@ -137,7 +151,8 @@ def test_upload_reconstruct_view_download_and_bad_uploads(server, browser_page, 
     page.locator("#captions", has_text="view_1.png").wait_for()
     page.locator("#run").click()
     ply_link = page.locator("#downloads a[download='points.ply']")
-    ply_link.wait_for(timeout=RUN_TIMEOUT_MS)
+    shown = watch_progress(page, "#scene3d [data-testid='status-tracker']", ply_link, RUN_TIMEOUT_MS / 1000)
+    assert any("%" in text for text in shown), f"no progress shown while running: {shown}"
     for name in ("scene.glb", "colmap.zip", "transforms.json"):
         assert page.locator(f"#downloads a[download='{name}']").count() == 1, name
     assert page.locator("#maps img").count() >= 4  # depth + confidence of each image

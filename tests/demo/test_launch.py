@@ -62,10 +62,10 @@ def test_bad_flags_are_refused_before_loading(recorded_launch, tiny_weights, cap
     assert not recorded_launch
 
 
-def test_page_has_every_control_and_output(tiny_model):
-    from recon3r.demo import build_demo
+def test_page_has_every_control_and_output(tiny_model, tmp_path):
+    from recon3r.demo import DemoSettings, build_demo
 
-    demo = build_demo(tiny_model)
+    demo = build_demo(tiny_model, DemoSettings(workdir=tmp_path))
     ids = {c.get("props", {}).get("elem_id") for c in demo.config["components"]}
     assert {"images", "captions", "graph", "graph-param", "niter", "schedule", "min-conf", "mask-far", "far-ratio",
             "geometry", "frusta", "run", "scene3d", "maps", "downloads", "summary"} <= ids

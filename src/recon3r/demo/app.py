@@ -99,6 +99,9 @@ def make_callbacks(backend: DemoBackend):
             out = backend.run(files, captions, options, progress=progress)
         except (Recon3rError, FileNotFoundError) as err:
             raise page_error(err, "Cannot reconstruct") from None
+        except Exception as err:  # a bug or a numerical failure: say so in the page, log the traceback
+            raise gr.Error(html.escape(f"the reconstruction failed ({type(err).__name__}: {err})"),
+                           title="Reconstruction failed", duration=None) from err
         for message in out.warnings:
             gr.Warning(html.escape(message))
         return str(out.glb), out.gallery, out.downloads, f"```\n{out.summary}\n```"

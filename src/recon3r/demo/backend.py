@@ -12,6 +12,7 @@ import json
 import shutil
 import tempfile
 import threading
+import weakref
 import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +97,7 @@ class DemoBackend:
         self.settings = settings or DemoSettings()
         if self.settings.workdir is None:
             self.workdir = Path(tempfile.mkdtemp(prefix="recon3r-demo-"))
+            weakref.finalize(self, shutil.rmtree, self.workdir, True)  # removed with the backend or at exit
         else:
             self.workdir = Path(self.settings.workdir)
             self.workdir.mkdir(parents=True, exist_ok=True)
