@@ -19,6 +19,7 @@ import argparse
 import multiprocessing as mp
 import os
 import platform
+import queue as queue_module
 import resource
 import shlex
 import sys
@@ -117,7 +118,13 @@ def main() -> int:
             target=_child, args=(queue, n, graph, niter, args.size, args.device, args.threads, args.seed)
         )
         proc.start()
-        row = queue.get()
+        row = None
+        while row is None:
+            try:
+                row = queue.get(timeout=5)
+            except queue_module.Empty:
+                if not proc.is_alive():  # killed (e.g. out of memory) before it could report
+                    row = {"error": f"the case's process died with exit code {proc.exitcode}"}
         proc.join()
         if "error" in row:
             print(f"case {n}:{graph}:{niter} failed: {row['error']}", file=sys.stderr)
