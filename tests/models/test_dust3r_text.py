@@ -3,6 +3,9 @@ tokens, DUSt3R / Exif-as-Language initialisation, checkpoints and devices."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 
@@ -76,6 +79,33 @@ def test_fresh_model_from_duster_weights_reproduces_the_pair_model(config, fusio
     open_fusion(model)
     with torch.no_grad():
         assert max_difference(expected, model(view1, view2)) > 1e-4
+
+
+GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
+
+
+@pytest.mark.parametrize("fusion", ["token", "film"])
+@pytest.mark.parametrize("case", ["linear_manyar_mixed", "dpt_landscape"])
+def test_fresh_model_on_golden_duster_weights_gives_the_reference_outputs(case, fusion):
+    """With the released-format weights of a golden case, the untrained model is the reference DUSt3R (1e-4)."""
+    from recon3r.models.checkpoint import read_checkpoint
+
+    folder = GOLDEN / case
+    _, kwargs, _, _ = read_checkpoint(folder)
+    model = AsymmetricCroCo3DStereoAndText(**kwargs, fusion=fusion, text_encoder_kwargs={"hidden_size": 16}).eval()
+    model.load_pretrained_parts(duster_path=folder)
+    inputs, reference = np.load(folder / "inputs.npz"), np.load(folder / "outputs.npz")
+    views = []
+    for name in ("view1", "view2"):
+        batch = inputs[f"{name}_img"].shape[0]
+        views.append({"img": torch.from_numpy(inputs[f"{name}_img"]),
+                      "true_shape": torch.from_numpy(inputs[f"{name}_true_shape"]),
+                      "caption": ["FocalLength: 24.0 mm", ""][:batch] + ["x"] * (batch - 2)})
+    with torch.no_grad():
+        res1, res2 = model(*views)
+    for key, ours in (("res1_pts3d", res1["pts3d"]), ("res1_conf", res1["conf"]),
+                      ("res2_pts3d_in_other_view", res2["pts3d_in_other_view"]), ("res2_conf", res2["conf"])):
+        assert np.abs(ours.numpy().astype(np.float64) - reference[key]).max() <= 1e-4, key
 
 
 def test_default_fusion_is_the_token_and_starts_closed():
@@ -367,9 +397,13 @@ def test_constructor_strings_and_registry_know_every_argument():
         AsymmetricCroCo3DStereoAndText(**TINY_CONFIGS["tiny_linear"], text_encoder_kwargs={"frozen": False})
 
 
-def test_frozen_text_encoder_has_no_trainable_group_and_tuned_one_has_its_scale():
-    frozen = text_model()
-    assert frozen.extra_parameter_groups() == [([], 0.1)]
+def test_parameter_groups_scale_the_text_encoder_and_the_new_caption_parameters():
+    frozen = text_model(caption_lr_scale=10.0)
+    (text_names, text_scale), (caption_names, caption_scale) = frozen.extra_parameter_groups()
+    assert text_names == [] and text_scale == 0.1
+    assert caption_scale == 10.0
+    assert set(caption_names) == {n for n, _ in frozen.named_parameters() if n.startswith("caption_")}
+    assert {"caption_null", "caption_gates", "caption_proj.fc1.weight"} <= set(caption_names)
     assert not any(p.requires_grad for p in frozen.text_encoder.parameters())
     frozen.train()
     assert not frozen.text_encoder.training
@@ -377,6 +411,29 @@ def test_frozen_text_encoder_has_no_trainable_group_and_tuned_one_has_its_scale(
     names, scale = tuned.extra_parameter_groups()[0]
     assert scale == 0.25
     assert set(names) == {f"text_encoder.{n}" for n, _ in tuned.text_encoder.named_parameters()}
+
+
+def test_caption_embeddings_are_standardised_with_running_statistics_of_present_captions():
+    from recon3r.models.dust3r_text import RunningStandardize
+
+    norm = RunningStandardize(3, momentum=0.5)
+    x = torch.tensor([[1.0, 2.0, 3.0], [3.0, 2.0, 5.0], [100.0, 100.0, 100.0]])
+    present = torch.tensor([True, True, False])
+    torch.testing.assert_close(norm.eval()(x), x / (1 + 1e-5) ** 0.5)  # starts as the identity, eval never updates
+    assert int(norm.updates) == 0
+    norm.train()(x, weights=present)  # first update: exactly the statistics of the present rows
+    torch.testing.assert_close(norm.mean, torch.tensor([2.0, 2.0, 4.0]))
+    torch.testing.assert_close(norm.var, torch.tensor([1.0, 0.0, 1.0]))
+    norm(x[:1], weights=present[:1])  # a single row does not update
+    assert int(norm.updates) == 1
+    norm(x[:2] + 2, weights=present[:2])  # then a running average at rate max(1/2, momentum)
+    torch.testing.assert_close(norm.mean, torch.tensor([3.0, 3.0, 5.0]))
+    out = norm.eval()(torch.tensor([[3.0, 3.0, 6.0]]))
+    torch.testing.assert_close(out, torch.tensor([[0.0, 0.0, 1 / (1 + 1e-5) ** 0.5]]))
+    # In the model, the statistics are buffers (saved with it) and missing captions do not count.
+    model = text_model().train()
+    model.caption_tokens(*make_views(captions1=["a", None], captions2=["", "b"]))
+    assert int(model.caption_norm.updates) == 1 and "caption_norm.mean" in model.state_dict()
 
 
 @pytest.mark.parametrize("fusion", ["token", "film"])

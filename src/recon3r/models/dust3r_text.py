@@ -131,6 +131,43 @@ def caption_decoder_block(
     return x + block.mlp(block.norm3(x))
 
 
+class RunningStandardize(nn.Module):
+    """x (N, D) → (x − mean) / sqrt(var + eps) per channel, with running statistics of the training inputs.
+
+    Frozen sentence embeddings of similar captions differ in a few low-variance directions (the
+    focal length in "FocalLength: 18.3 mm, ..."); standardising them makes those directions as
+    easy to learn as any. The statistics are buffers (saved, resumable) updated in training mode
+    only, from the batch's rows: the first update copies the batch statistics, later ones move
+    by max(1 / updates, `momentum`). They start at mean 0, var 1 (identity).
+    """
+
+    def __init__(self, dim: int, momentum: float = 0.01, eps: float = 1e-5):
+        super().__init__()
+        self.momentum, self.eps = momentum, eps
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+        self.register_buffer("updates", torch.zeros((), dtype=torch.long))
+
+    def forward(self, x: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+        """Standardise x (N, D); in training, first update the statistics with rows weighted by `weights` (N,)."""
+        if self.training:
+            self._update(x.detach().to(self.mean.dtype), weights)
+        return (x - self.mean.to(x.dtype)) * torch.rsqrt(self.var.to(x.dtype) + self.eps)
+
+    @torch.no_grad()
+    def _update(self, x: torch.Tensor, weights: torch.Tensor | None) -> None:
+        # Tensor arithmetic only (no host sync): a batch with fewer than two rows changes nothing.
+        w = torch.ones(x.shape[0], device=x.device, dtype=x.dtype) if weights is None else weights.to(x.dtype)
+        count = w.sum()
+        usable = (count >= 2).to(x.dtype)
+        mean = (w[:, None] * x).sum(0) / count.clamp(min=1)
+        var = (w[:, None] * (x - mean) ** 2).sum(0) / count.clamp(min=1)
+        self.updates += usable.long()
+        rate = torch.clamp(1.0 / self.updates.clamp(min=1).to(x.dtype), min=self.momentum) * usable
+        self.mean.lerp_(mean, rate)
+        self.var.lerp_(var, rate)
+
+
 def _drop_last(table: RotaryTable) -> RotaryTable:
     return RotaryTable(table.cos[:, :, :-1], table.sin[:, :, :-1])
 
@@ -155,6 +192,8 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         freeze_text: keep the text encoder fixed (no gradients, eval mode).
         text_lr_scale: learning-rate multiplier of the text encoder when it is fine-tuned
             (`extra_parameter_groups`).
+        caption_lr_scale: learning-rate multiplier of the new `caption_*` parameters, e.g. > 1 so
+            that they catch up with pretrained image weights trained at a fine-tuning rate.
         Every other keyword is the pair model's (`AsymmetricCroCo3DStereo`).
     """
 
@@ -167,6 +206,7 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         caption_dropout: float = 0.1,
         freeze_text: bool = True,
         text_lr_scale: float = 0.1,
+        caption_lr_scale: float = 1.0,
         **pair_kwargs: Any,
     ):
         known = inspect.signature(AsymmetricCroCo3DStereo).parameters
@@ -179,8 +219,9 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             raise ConfigError(f"fusion={fusion!r} is unknown (known: {', '.join(FUSIONS)})")
         if not 0.0 <= float(caption_dropout) <= 1.0:
             raise ConfigError(f"caption_dropout must be in [0, 1], got {caption_dropout!r}")
-        if not float(text_lr_scale) >= 0.0:
-            raise ConfigError(f"text_lr_scale must be >= 0, got {text_lr_scale!r}")
+        for field, value in (("text_lr_scale", text_lr_scale), ("caption_lr_scale", caption_lr_scale)):
+            if not float(value) >= 0.0:
+                raise ConfigError(f"{field} must be >= 0, got {value!r}")
         encoder_kwargs = dict(text_encoder_kwargs or {})
         if "frozen" in encoder_kwargs:
             raise ConfigError("text_encoder_kwargs must not set 'frozen': use freeze_text=True/False")
@@ -188,6 +229,7 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         self.fusion = fusion
         self.caption_dropout = float(caption_dropout)
         self.text_lr_scale = float(text_lr_scale)
+        self.caption_lr_scale = float(caption_lr_scale)
 
         self.text_encoder = _build_text_encoder(text_encoder, encoder_kwargs, bool(freeze_text))
         encoder_config = self.text_encoder.config()
@@ -198,8 +240,10 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             caption_dropout=self.caption_dropout,
             freeze_text=bool(freeze_text),
             text_lr_scale=self.text_lr_scale,
+            caption_lr_scale=self.caption_lr_scale,
         )
         dim, depth = self.dec_embed_dim, self.dec_depth
+        self.caption_norm = RunningStandardize(self.text_encoder.dim)
         self.caption_proj = Mlp(self.text_encoder.dim, dim, dim)
         self.caption_null = nn.Parameter(torch.randn(dim) * 0.02)
         if fusion == "token":
@@ -211,8 +255,10 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
 
     # ---------------------------------------------------------------- training hooks
     def extra_parameter_groups(self) -> list[tuple[list[str], float]]:
-        """`(names, lr_scale)` for the trainer: the text encoder's trainable weights (none when frozen)."""
-        return [self.text_encoder.parameter_group("text_encoder.", self.text_lr_scale)]
+        """`(names, lr_scale)` for the trainer: the text encoder's trainable weights (none when frozen)
+        at `text_lr_scale`, and the new caption parameters at `caption_lr_scale`."""
+        caption = [name for name, p in self.named_parameters() if name.startswith("caption_") and p.requires_grad]
+        return [self.text_encoder.parameter_group("text_encoder.", self.text_lr_scale), (caption, self.caption_lr_scale)]
 
     def load_pretrained_parts(
         self, duster_path: str | Path | None = None, exif_path: str | Path | None = None
@@ -299,10 +345,12 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         batch = view1["img"].shape[0]
         captions = _captions_of(view1, batch, "view1") + _captions_of(view2, batch, "view2")
         embeddings, present = self.embed_captions(captions)
+        present_before_dropout = present
         if self.training and self.caption_dropout > 0:
             keep = torch.rand(len(captions)) >= self.caption_dropout  # CPU generator: same draw on any device
             present = present & keep.to(present.device)
-        tokens = torch.where(present[:, None], self.caption_proj(embeddings), self.caption_null)
+        features = self.caption_proj(self.caption_norm(embeddings, weights=present_before_dropout))
+        tokens = torch.where(present[:, None], features, self.caption_null)
         return tokens[:batch, None], tokens[batch:, None]
 
     def embed_captions(self, captions: Sequence[str | None]) -> tuple[torch.Tensor, torch.Tensor]:

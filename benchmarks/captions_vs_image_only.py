@@ -1,0 +1,204 @@
+"""Do captions that carry the focal length help? Image-only vs image+caption pair models, trained identically.
+
+Both models are trained with the real trainer (`recon3r.train.trainer.train` + `TrainConfig`): same
+architecture for the image part, same procedural scenes (every view has its own camera, horizontal
+field of view drawn from 35-80 degrees, so focal lengths vary by 2.6x), same steps, batch, learning
+rate and seed. The caption model reads each view's EXIF-style caption ("Make: Procedural, Model:
+PX-APSC, FocalLength: 18.3 mm, FocalLengthIn35mmFilm: 27, ImageWidth: 64, ImageHeight: 48"),
+synthesised by `Procedural` from the true intrinsics of the image before it was cropped to the
+training resolution.
+
+On held-out pairs (`split='test'`, scenes never seen in training) it reports, for view 1 of each pair:
+- focal error: the focal length estimated from the predicted pointmap (`estimate_focal`, median
+  mode, true principal point), relative to the true one; the estimate is scale-free, so no further
+  alignment is needed. Median and mean over the pairs;
+- `Regr3D(L21, norm_mode='avg_dis')` and `Regr3D_ScaleShiftInv(L21, gt_scale=True)` (both views);
+- depth AbsRel of view 1 after per-image median scaling (`depth_metrics(..., align='median')`).
+The caption model is evaluated with true captions, wrong ones (focal length x2 in the text) and
+none. A reference row gives the best constant focal (the median true focal/width of the test views).
+
+    .venv/bin/python benchmarks/captions_vs_image_only.py                 # about 25 min on 2 busy cores
+    .venv/bin/python benchmarks/captions_vs_image_only.py --steps 40 --scenes 40 --test-pairs 32  # smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import platform
+import shlex
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+PAIR_MODEL = (
+    "patch_size=8, img_size=(48, 64), enc_embed_dim=64, enc_depth=3, enc_num_heads=4, dec_embed_dim=64, "
+    "dec_depth=3, dec_num_heads=4, head_type='linear', pos_embed='RoPE100'"
+)
+RESOLUTION = (64, 48)  # (W, H)
+
+
+def dataset_spec(split: str, scenes: int, views: int) -> str:
+    return (f"Procedural(scenes={scenes}, views={views}, size=64, resolution={RESOLUTION}, split={split!r}, "
+            f"kind='pairs', cache_views=100000)")
+
+
+def train_model(name: str, model: str, args: argparse.Namespace, root: Path) -> tuple[Path, float]:
+    """Train one model with the real trainer (run in its own process); returns (checkpoint, seconds)."""
+    import contextlib
+
+    import torch
+
+    from recon3r.train.config import TrainConfig
+    from recon3r.train.trainer import train
+
+    torch.set_num_threads(args.threads)
+    config = TrainConfig(
+        # N @ dataset: one epoch of exactly steps x batch pairs, so the cosine schedule spans the run.
+        model=model, train_dataset=f"{args.steps * args.batch_size} @ {dataset_spec('train', args.scenes, args.views)}",
+        train_criterion="Regr3D(L21, norm_mode='avg_dis')", epochs=1, max_steps=args.steps, batch_size=args.batch_size,
+        lr=args.lr, warmup_epochs=0.05, min_lr=args.lr / 50, output_dir=str(root / name), device="cpu",
+        log_freq=50, seed=args.seed,
+    )
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the table
+        train(config, show_progress=False)
+    return root / name / "checkpoint-last", time.perf_counter() - start
+
+
+def with_captions(items: list, indices: list[int], dataset, mode: str) -> list:
+    """Replace each view's caption: 'true' keeps it, 'wrong' doubles its focal length, 'missing' drops it."""
+    if mode in ("true", "-"):
+        return items
+    for index, item in zip(indices, items):
+        scene, views = dataset.items[index]
+        for view_index, view in zip(views, item):
+            view["caption"] = dataset.generated[scene].caption(view_index, 2.0) if mode == "wrong" else ""
+    return items
+
+
+def evaluate(model, dataset, indices: list[int], mode: str, batch: int = 25) -> dict[str, float]:
+    import numpy as np
+    import torch
+    from torch.utils.data import default_collate
+
+    from recon3r.eval.metrics import depth_metrics
+    from recon3r.geometry.focal import estimate_focal
+    from recon3r.train.losses import L21, Regr3D, Regr3D_ScaleShiftInv
+
+    regr3d, ssi = Regr3D(L21, norm_mode="avg_dis"), Regr3D_ScaleShiftInv(L21, gt_scale=True)
+    focal_err, regr, scale_shift, abs_rel = [], [], [], []
+    for start in range(0, len(indices), batch):
+        chunk = indices[start : start + batch]
+        view1, view2 = default_collate(with_captions([dataset[i] for i in chunk], chunk, dataset, mode))
+        with torch.no_grad():
+            pred1, pred2 = model(view1, view2)
+        k = view1["camera_intrinsics"]
+        focal = estimate_focal(pred1["pts3d"], principal_point=k[:, :2, 2])
+        focal_err.append(((focal - k[:, 0, 0]).abs() / k[:, 0, 0]).numpy())
+        for b in range(len(chunk)):
+            one = [{key: value[b : b + 1] for key, value in v.items() if torch.is_tensor(value)}
+                   for v in (view1, view2, pred1, pred2)]
+            regr.append(float(regr3d(*one)[0]))
+            scale_shift.append(float(ssi(*one)[0]))
+            abs_rel.append(depth_metrics(pred1["pts3d"][b, ..., 2], view1["depthmap"][b], view1["valid_mask"][b],
+                                         align="median")["abs_rel"])
+    errors = np.concatenate(focal_err)
+    return {"focal_median": float(np.median(errors)), "focal_mean": float(errors.mean()),
+            "regr3d": float(np.mean(regr)), "ssi": float(np.mean(scale_shift)), "abs_rel": float(np.mean(abs_rel))}
+
+
+def constant_focal_row(dataset, indices: list[int]) -> dict[str, float]:
+    """The best constant guess: every view gets the median true focal/width of the test views."""
+    import numpy as np
+
+    ratios = np.array([dataset[i][0]["camera_intrinsics"][0, 0] / RESOLUTION[0] for i in indices])
+    errors = np.abs(np.median(ratios) - ratios) / ratios
+    return {"focal_median": float(np.median(errors)), "focal_mean": float(errors.mean())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=600, help="optimizer steps per model")
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--scenes", type=int, default=400, help="training scenes (4 views each, one camera per view)")
+    parser.add_argument("--views", type=int, default=4)
+    parser.add_argument("--test-scenes", type=int, default=60)
+    parser.add_argument("--test-pairs", type=int, default=200)
+    parser.add_argument("--text-encoder", default="minilm", help="text_encoder of the caption model (frozen)")
+    parser.add_argument("--fusion", default="token,film", help="comma-separated fusion modes, one caption model each")
+    parser.add_argument("--caption-lr-scale", type=float, default=10.0, help="lr multiplier of the new caption parameters")
+    parser.add_argument("--caption-dropout", type=float, default=0.1)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 on a shared machine)")
+    parser.add_argument("--out", default="", help="keep the runs here (default: a temporary folder)")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    import recon3r
+    from recon3r.data import Procedural
+    from recon3r.models import load_model
+
+    torch.set_num_threads(args.threads)
+    root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="captions_bench_"))
+    load_before = os.getloadavg()
+    runs = {"image only": f"AsymmetricCroCo3DStereo({PAIR_MODEL})"}
+    for fusion in args.fusion.split(","):
+        runs[f"image + caption ({fusion})"] = (
+            f"AsymmetricCroCo3DStereoAndText({PAIR_MODEL}, text_encoder={args.text_encoder!r}, fusion={fusion!r}, "
+            f"caption_dropout={args.caption_dropout}, caption_lr_scale={args.caption_lr_scale}, freeze_text=True)"
+        )
+    # One process per model, side by side (each single-threaded): same data, steps and seed.
+    with ProcessPoolExecutor(max_workers=len(runs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for name, spec in runs.items():
+            print(f"training {name}: {spec}", file=sys.stderr, flush=True)
+            folder = name.replace(" + ", "_and_").replace(" ", "_").replace("(", "").replace(")", "")
+            futures[name] = pool.submit(train_model, folder, spec, args, root)
+        results = {name: future.result() for name, future in futures.items()}
+    checkpoints = {name: result[0] for name, result in results.items()}
+    times = {name: result[1] for name, result in results.items()}
+
+    test = Procedural(scenes=args.test_scenes, views=args.views, size=64, resolution=RESOLUTION, split="test")
+    rng = np.random.default_rng(args.seed)
+    indices = sorted(rng.choice(len(test), size=min(args.test_pairs, len(test)), replace=False).tolist())
+    rows = [("best constant focal (reference)", "-", constant_focal_row(test, indices), None)]
+    for name, checkpoint in checkpoints.items():
+        model = load_model(checkpoint).eval()
+        for mode in (("true", "wrong (focal x2)", "missing") if "caption" in name else ("-",)):
+            print(f"evaluating {name}, captions {mode}", file=sys.stderr, flush=True)
+            rows.append((name, mode, evaluate(model, test, indices, mode.split(" ")[0]), times[name]))
+
+    def cell(values: dict, key: str, fmt: str = "{:.3f}") -> str:
+        return fmt.format(values[key]) if key in values else "-"
+
+    print(f"- command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`")
+    print(f"- machine: {platform.machine()} ({os.cpu_count()} logical CPUs), {platform.platform()}; "
+          f"load average before {', '.join(f'{x:.2f}' for x in load_before)}, after "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(f"- versions: recon3r {getattr(recon3r, '__version__', '?')}, torch {torch.__version__}, numpy {np.__version__}, "
+          f"Python {platform.python_version()}; {args.threads} torch thread(s), CPU, float32")
+    print(f"- training (all models): {args.steps} steps x batch {args.batch_size}, AdamW lr {args.lr:g} cosine, "
+          f"`Regr3D(L21, norm_mode='avg_dis')`, seed {args.seed}, {args.scenes} procedural scenes x {args.views} views at "
+          f"{RESOLUTION[0]}x{RESOLUTION[1]}; caption models: text encoder {args.text_encoder!r} (frozen), "
+          f"caption dropout {args.caption_dropout}, caption parameters at {args.caption_lr_scale:g}x lr; "
+          f"the models train side by side, one process each")
+    print(f"- evaluation: {len(indices)} held-out pairs from {args.test_scenes} test scenes\n")
+    print("| model | test captions | focal rel. error (median) | focal rel. error (mean) | Regr3D | Regr3D_ScaleShiftInv "
+          "| depth AbsRel (median-aligned) | train time |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, mode, values, seconds in rows:
+        train_time = f"{seconds / 60:.1f} min" if seconds is not None else "-"
+        print(f"| {name} | {mode} | {cell(values, 'focal_median')} | {cell(values, 'focal_mean')} | {cell(values, 'regr3d')} "
+              f"| {cell(values, 'ssi')} | {cell(values, 'abs_rel')} | {train_time} |")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
