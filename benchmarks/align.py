@@ -111,7 +111,7 @@ def main() -> int:
         cases.append((int(n), graph, int(niter)))
 
     ctx = mp.get_context("spawn")
-    rows = []
+    rows, failed = [], False
     for n, graph, niter in cases:
         queue = ctx.Queue()
         proc = ctx.Process(
@@ -128,10 +128,17 @@ def main() -> int:
         proc.join()
         if "error" in row:
             print(f"case {n}:{graph}:{niter} failed: {row['error']}", file=sys.stderr)
-            return 1
+            failed = True
+            break
         rows.append(row)
-        print(f"done {n}:{graph}:{niter} in {row['total_s']:.1f} s", file=sys.stderr)
+        print(
+            f"done {n}:{graph}:{niter} in {row['total_s']:.1f} s: {row['iter_ms']:.0f} ms/step, "
+            f"RRA@5 {row['rra5']:.1f}, RTA@5 {row['rta5']:.1f}, peak RSS {row['rss_peak_mib']:.0f} MiB",
+            file=sys.stderr,
+        )
 
+    if not rows:
+        return 1
     import torch
 
     accelerator = "device_peak_mib" in rows[0]
@@ -156,7 +163,7 @@ def main() -> int:
         f"{args.threads} torch thread(s)."
     )
     print(f"\nCommand: `{shlex.join([os.path.basename(sys.executable), *sys.argv])}`")
-    return 0
+    return 1 if failed else 0
 
 
 def torch_threads_default() -> int:
