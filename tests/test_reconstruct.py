@@ -84,3 +84,35 @@ def test_camera_files_name_bad_entries(tmp_path):
 def test_single_image_is_a_clear_error(tiny_weights, photos, tmp_path):
     code = main(["reconstruct", str(photos / "img_0.png"), "--weights", str(tiny_weights), "--out", str(tmp_path)])
     assert code == 2
+
+
+def test_captions_reach_a_multimodal_model_from_file_and_exif(tmp_path, photos):
+    from recon3r.models import AsymmetricCroCo3DStereoAndText
+
+    folder = tmp_path / "imgs"
+    folder.mkdir()
+    for k in range(2):
+        Image.open(photos / f"img_{k}.png").save(folder / f"img_{k}.png")
+    exif = Image.Exif()
+    exif[0x010F] = "Canon"  # Make
+    exif[0x0110] = "Canon EOS 5D"  # Model
+    Image.open(photos / "img_2.png").convert("RGB").save(folder / "img_2.jpg", exif=exif)
+    (tmp_path / "captions.json").write_text(json.dumps({"img_0.png": "a room seen from the door"}))
+
+    torch.manual_seed(0)
+    model = AsymmetricCroCo3DStereoAndText(text_encoder="tiny", fusion="film", **TINY)
+    seen: list[str] = []
+    original_forward = model.forward
+
+    def spy(view1, view2):
+        seen.extend(view1["caption"])
+        return original_forward(view1, view2)
+
+    model.forward = spy
+    config = ReconstructConfig(images=[str(folder)], captions=str(tmp_path / "captions.json"), size=224, niter=3,
+                               progress=False)
+    result = reconstruct(config, model=model)
+    assert len(result.scene) == 3
+    assert "a room seen from the door" in seen
+    assert any(c.startswith("Make: Canon, Model: Canon EOS 5D") for c in seen)
+    assert "" in seen  # img_1 has neither a caption nor EXIF: the model's null caption

@@ -14,6 +14,7 @@ __all__ = [
     "OFFICIAL_CONFIGS",
     "TINY_CONFIGS",
     "AsymmetricCroCo3DStereo",
+    "AsymmetricCroCo3DStereoAndText",
     "PairEncoding",
     "build_model",
     "checkpoint_filter_fn",
@@ -24,3 +25,12 @@ __all__ = [
     "register_model",
     "save_model",
 ]
+
+
+def __getattr__(name: str):
+    # The multimodal model pulls in the text stack: import it only when asked for.
+    if name == "AsymmetricCroCo3DStereoAndText":
+        from recon3r.models.dust3r_text import AsymmetricCroCo3DStereoAndText
+
+        return AsymmetricCroCo3DStereoAndText
+    raise AttributeError(f"module 'recon3r.models' has no attribute {name!r}")
