@@ -116,3 +116,14 @@ def test_captions_reach_a_multimodal_model_from_file_and_exif(tmp_path, photos):
     assert "a room seen from the door" in seen
     assert any(c.startswith("Make: Canon, Model: Canon EOS 5D") for c in seen)
     assert "" in seen  # img_1 has neither a caption nor EXIF: the model's null caption
+
+
+def test_random_weights_give_finite_cameras_on_real_photos(tiny_weights, tmp_path):
+    """A degenerate model (random weights: points behind the camera) must not turn into NaN poses."""
+    ring = "../shared/data/middlebury_dino_sparse_ring/images"
+    images = [f"{ring}/dinoSR000{k}.png" for k in (1, 2, 3, 4)]
+    for count in (2, 4):  # the two-view (PnP) path and the optimiser
+        scene = reconstruct(ReconstructConfig(images=images[:count], weights=str(tiny_weights), size=224, niter=10,
+                                              progress=False)).scene
+        assert np.isfinite(scene.world_from_cam).all() and np.isfinite(scene.intrinsics).all()
+        assert all(np.isfinite(p).all() for p in scene.points)

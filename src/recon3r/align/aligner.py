@@ -135,6 +135,11 @@ def global_align(
             time_optimize_s=time.perf_counter() - optimize_start,
         )  # fmt: skip
 
+    if not (bool(torch.isfinite(world_from_cam).all()) and bool(torch.isfinite(intrinsics).all())):
+        raise Recon3rError(
+            f"global alignment ({mode}) produced non-finite cameras; the pair predictions are likely "
+            "degenerate (check the weights), or lower lr / raise min_conf"
+        )
     points = [
         depth_to_world_points(d[None], k[None], p[None])[0]
         for d, k, p in zip(depths, intrinsics, world_from_cam)

@@ -22,7 +22,7 @@ from recon3r.align.known import KnownCameras
 from recon3r.align.pnp import solve_pnp, solve_pnp_unknown_focal
 from recon3r.geometry import apply_transform, invert_transform, make_transform, pixel_grid
 from recon3r.geometry.cameras import image_center
-from recon3r.geometry.focal import estimate_focal
+from recon3r.geometry.focal import estimate_focal, focal_base
 from recon3r.geometry.registration import align_poses, umeyama
 
 
@@ -77,13 +77,19 @@ def focal_from_points(
 
     Pixels with confidence below `min_conf` (unless fewer than `min_pixels` remain) and points at
     or behind the camera plane are left out: one point with z near 0 has an unbounded ray and
-    would otherwise drag the fit.
+    would otherwise drag the fit. The result is clipped to [0.5, 3.5] × the 60° focal, as the
+    reference does for PnP, and a degenerate map (no point in front of the camera) gets the 60°
+    focal: a broken prediction must give a poor camera, not a singular K and NaN poses.
     """
     keep = points[..., 2] > 0
     if (keep & (conf >= min_conf)).sum() >= min_pixels:
         keep = keep & (conf >= min_conf)
+    base = focal_base(*points.shape[-3:-1])
+    if not bool(keep.any()):
+        return torch.tensor(base, dtype=points.dtype, device=points.device)
     masked = torch.where(keep[..., None], points, torch.full_like(points, float("nan")))
-    return estimate_focal(masked, principal_point, mode="weiszfeld")
+    focal = estimate_focal(masked, principal_point, mode="weiszfeld", min_focal=0.5, max_focal=3.5)
+    return torch.nan_to_num(focal, nan=base)
 
 
 def spanning_tree_points(
