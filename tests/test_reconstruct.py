@@ -10,29 +10,12 @@ from PIL import Image
 from recon3r.cli import main
 from recon3r.errors import ConfigError
 from recon3r.io.camera_files import read_intrinsics_file, read_poses_file
-from recon3r.models import build_model, save_model
 from recon3r.reconstruct import ReconstructConfig, reconstruct
 
-TINY = dict(enc_embed_dim=32, enc_depth=2, enc_num_heads=2, dec_embed_dim=32, dec_depth=2, dec_num_heads=2,
-            img_size=(224, 224), head_type="linear", pos_embed="RoPE100", landscape_only=False)
-
 
 @pytest.fixture(scope="module")
-def tiny_weights(tmp_path_factory):
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("weights")
-    save_model(build_model("AsymmetricCroCo3DStereo", TINY), folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def photos(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    base = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)
-    for k in range(3):
-        Image.fromarray(np.roll(base, 12 * k, axis=1)).save(folder / f"img_{k}.png")
-    return folder
+def photos(photo_paths):
+    return photo_paths[0].parent
 
 
 def test_cli_writes_every_output_and_a_summary(tiny_weights, photos, tmp_path, capsys):
@@ -41,7 +24,7 @@ def test_cli_writes_every_output_and_a_summary(tiny_weights, photos, tmp_path, c
                  "--size", "224", "--quiet"])
     assert code == 0
     for name in ("points.ply", "scene.glb", "sparse/0/cameras.txt", "sparse/0/images.txt", "sparse/0/points3D.txt",
-                 "transforms.json", "scene.npz", "images/img_0.png"):
+                 "transforms.json", "scene.npz", "images/view_0.png"):
         assert (out / name).is_file(), name
     printed = capsys.readouterr().out
     assert "images used: 3 (6 pairs at 224 px)" in printed and "mean confidence:" in printed and str(out) in printed
@@ -53,7 +36,7 @@ def test_known_intrinsics_and_poses_stay_fixed(tiny_weights, photos, tmp_path):
     (tmp_path / "K.json").write_text(json.dumps({"*": {"K": K}}))
     pose = np.eye(4)
     pose[:3, 3] = [0.1, -0.2, 0.3]
-    (tmp_path / "poses.json").write_text(json.dumps({"img_0.png": np.eye(4).tolist(), "img_1": pose.tolist()}))
+    (tmp_path / "poses.json").write_text(json.dumps({"view_0.png": np.eye(4).tolist(), "view_1": pose.tolist()}))
     config = ReconstructConfig(images=[str(photos)], weights=str(tiny_weights), size=224, niter=5,
                                intrinsics=str(tmp_path / "K.json"), poses=str(tmp_path / "poses.json"), progress=False)
     scene = reconstruct(config).scene
@@ -82,25 +65,25 @@ def test_camera_files_name_bad_entries(tmp_path):
 
 
 def test_single_image_is_a_clear_error(tiny_weights, photos, tmp_path):
-    code = main(["reconstruct", str(photos / "img_0.png"), "--weights", str(tiny_weights), "--out", str(tmp_path)])
+    code = main(["reconstruct", str(photos / "view_0.png"), "--weights", str(tiny_weights), "--out", str(tmp_path)])
     assert code == 2
 
 
-def test_captions_reach_a_multimodal_model_from_file_and_exif(tmp_path, photos):
+def test_captions_reach_a_multimodal_model_from_file_and_exif(tmp_path, photos, tiny_weights):
     from recon3r.models import AsymmetricCroCo3DStereoAndText
 
     folder = tmp_path / "imgs"
     folder.mkdir()
     for k in range(2):
-        Image.open(photos / f"img_{k}.png").save(folder / f"img_{k}.png")
+        Image.open(photos / f"view_{k}.png").save(folder / f"view_{k}.png")
     exif = Image.Exif()
     exif[0x010F] = "Canon"  # Make
     exif[0x0110] = "Canon EOS 5D"  # Model
-    Image.open(photos / "img_2.png").convert("RGB").save(folder / "img_2.jpg", exif=exif)
-    (tmp_path / "captions.json").write_text(json.dumps({"img_0.png": "a room seen from the door"}))
+    Image.open(photos / "view_2.png").convert("RGB").save(folder / "view_2.jpg", exif=exif)
+    (tmp_path / "captions.json").write_text(json.dumps({"view_0.png": "a room seen from the door"}))
 
     torch.manual_seed(0)
-    model = AsymmetricCroCo3DStereoAndText(text_encoder="tiny", fusion="film", **TINY)
+    model = AsymmetricCroCo3DStereoAndText(text_encoder="tiny", fusion="film", **json.loads((tiny_weights / "config.json").read_text())["kwargs"])
     seen: list[str] = []
     original_forward = model.forward
 
@@ -115,7 +98,7 @@ def test_captions_reach_a_multimodal_model_from_file_and_exif(tmp_path, photos):
     assert len(result.scene) == 3
     assert "a room seen from the door" in seen
     assert any(c.startswith("Make: Canon, Model: Canon EOS 5D") for c in seen)
-    assert "" in seen  # img_1 has neither a caption nor EXIF: the model's null caption
+    assert "" in seen  # view_1 has neither a caption nor EXIF: the model's null caption
 
 
 def test_random_weights_give_finite_cameras_on_real_photos(tiny_weights, tmp_path):
