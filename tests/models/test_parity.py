@@ -81,3 +81,33 @@ def test_outputs_match_reference(case, golden_views):
     # The one-call forward is the same composition.
     torch.testing.assert_close(full1["pts3d"], res1["pts3d"], rtol=0, atol=0)
     torch.testing.assert_close(full2["pts3d_in_other_view"], res2["pts3d_in_other_view"], rtol=0, atol=0)
+
+
+@pytest.mark.skipif(not torch.accelerator.is_available(), reason="needs an accelerator (the CPU run is the test above)")
+@pytest.mark.parametrize("case", CASES)
+def test_outputs_match_reference_on_the_accelerator(case, golden_views):
+    """Same tolerance on GPU: float32 throughout, TF32 matmuls off (TF32 alone would miss 1e-4)."""
+    device = torch.accelerator.current_accelerator()
+    folder = GOLDEN / case
+    model = recon3r.load_model(folder, device=device)
+    view1, view2 = golden_views(folder / "inputs.npz")
+    view1 = {k: v.to(device) if torch.is_tensor(v) else v for k, v in view1.items()}
+    view2 = {k: v.to(device) if torch.is_tensor(v) else v for k, v in view2.items()}
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    try:
+        with torch.no_grad():
+            res1, res2 = model(view1, view2)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    assert res1["pts3d"].device.type == device.type
+    out_ref = np.load(folder / "outputs.npz")
+    produced = {
+        "res1_pts3d": res1["pts3d"],
+        "res1_conf": res1["conf"],
+        "res2_pts3d_in_other_view": res2["pts3d_in_other_view"],
+        "res2_conf": res2["conf"],
+    }
+    for key, ours in produced.items():
+        err = _max_err(ours.cpu(), out_ref[key], f"{case}/{key}")
+        assert err <= TOL, f"{case} on {device}: {key} differs from the reference by {err:.3g}"
