@@ -29,6 +29,16 @@ def _max_err(ours: torch.Tensor, ref: np.ndarray, what: str) -> float:
     return float(np.abs(ours.detach().numpy().astype(np.float64) - ref).max())
 
 
+def _final_outputs(res1: dict, res2: dict) -> dict[str, torch.Tensor]:
+    """The four recorded outputs, under the names of the golden `outputs.npz`."""
+    return {
+        "res1_pts3d": res1["pts3d"],
+        "res1_conf": res1["conf"],
+        "res2_pts3d_in_other_view": res2["pts3d_in_other_view"],
+        "res2_conf": res2["conf"],
+    }
+
+
 @pytest.mark.parametrize("case", CASES)
 def test_outputs_match_reference(case, golden_views):
     folder = GOLDEN / case
@@ -68,12 +78,7 @@ def test_outputs_match_reference(case, golden_views):
                 assert err <= TOL, f"{case}: decoder output {key} differs by {err:.3g}"
 
     out_ref = np.load(folder / "outputs.npz")
-    produced = {
-        "res1_pts3d": res1["pts3d"],
-        "res1_conf": res1["conf"],
-        "res2_pts3d_in_other_view": res2["pts3d_in_other_view"],
-        "res2_conf": res2["conf"],
-    }
+    produced = _final_outputs(res1, res2)
     assert set(out_ref.files) == set(produced)
     for key, ours in produced.items():
         err = _max_err(ours, out_ref[key], f"{case}/{key}")
@@ -102,12 +107,7 @@ def test_outputs_match_reference_on_the_accelerator(case, golden_views):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     assert res1["pts3d"].device.type == device.type
     out_ref = np.load(folder / "outputs.npz")
-    produced = {
-        "res1_pts3d": res1["pts3d"],
-        "res1_conf": res1["conf"],
-        "res2_pts3d_in_other_view": res2["pts3d_in_other_view"],
-        "res2_conf": res2["conf"],
-    }
+    produced = _final_outputs(res1, res2)
     for key, ours in produced.items():
         err = _max_err(ours.cpu(), out_ref[key], f"{case}/{key}")
         assert err <= TOL, f"{case} on {device}: {key} differs from the reference by {err:.3g}"
