@@ -1,0 +1,39 @@
+"""The benchmark scripts still run: the smallest case of each prints its Markdown table.
+
+Timings are not asserted (they belong in benchmarks/README.md); the tables' shape and the
+error columns that are exact on oracle data are.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _run(*args: str) -> str:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+def _table_rows(text: str) -> list[list[str]]:
+    rows = [line for line in text.splitlines() if line.startswith("| ") and not line.startswith("|---")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[1:]]
+
+
+def test_pair_forward_prints_one_row_per_resolution():
+    rows = _table_rows(_run("benchmarks/pair_forward.py", "--quick", "--batch-sizes", "1", "--threads", "1"))
+    assert [row[2] for row in rows] == ["224×224", "512×384"]
+    assert all(row[1] == "0.40 M" and float(row[8]) > 0 for row in rows)
+
+
+def test_align_reaches_exact_poses_on_oracle_predictions():
+    out = _run("benchmarks/align.py", "--cases", "4:complete:30", "--threads", "1", "--size", "64")
+    (row,) = _table_rows(out)
+    assert row[:4] == ["4", "complete", "12", "30"]
+    assert float(row[9]) == 100.0  # RRA@5 on oracle pairs
