@@ -10,3 +10,8 @@ ASSETS = Path(__file__).parent
 def example_model_path() -> Path:
     """The small pair model trained on procedural scenes (safetensors + config.json)."""
     return ASSETS / "example_model"
+
+
+def depth3d_model_path() -> Path:
+    """The depth-to-3D shift and focal networks trained on procedural depth maps (safetensors + config.json)."""
+    return ASSETS / "depth3d_model"

@@ -22,6 +22,7 @@ _REGISTRY: dict[str, type[nn.Module]] = {}
 _LAZY_MODELS: dict[str, str] = {
     "AsymmetricCroCo3DStereo": "recon3r.models.dust3r:AsymmetricCroCo3DStereo",
     "AsymmetricCroCo3DStereoAndText": "recon3r.models.dust3r_text:AsymmetricCroCo3DStereoAndText",
+    "Depth3DModel": "recon3r.depth3d.model:Depth3DModel",
 }
 
 M = TypeVar("M", bound=type[nn.Module])
