@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("recon3r.commands.demo", "serve the web demo (gradio) on 127.0.0.1: upload photos, see and download the 3D scene"),
     "eval": ("recon3r.commands.eval", "evaluate models and baselines on a benchmark set: one Markdown table, JSON"),
     "reconstruct": ("recon3r.commands.reconstruct", "reconstruct a scene from photos: poses, intrinsics, depth, points, exports"),
+    "stream": ("recon3r.commands.stream", "online (streaming) reconstruction with a Point3R-style pointer-memory model: PLY + npz"),
     "train": ("recon3r.commands.train", "train a pair model (one process, or many under torchrun)"),
 }
 
