@@ -1,0 +1,103 @@
+"""recover_shift_and_focal: the public API, and the shipped model against the identity baseline."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from recon3r.assets import depth3d_model_path
+from recon3r.depth3d import Depth3DModel, load_default_model, recover_shift_and_focal
+from recon3r.depth3d.model import TINY_CONFIG
+from recon3r.depth3d.train import evaluate_recovery
+
+
+@pytest.fixture(scope="module")
+def tiny_model():
+    torch.manual_seed(0)
+    return Depth3DModel.from_config(TINY_CONFIG).eval()
+
+
+def test_unbatched_and_batched_inputs(tiny_model, train_views):
+    depth = train_views[0].depth
+    one = recover_shift_and_focal(depth, 30.0, tiny_model)
+    assert one.depth.shape == depth.shape and one.points.shape == (*depth.shape, 3) and one.focal.shape == ()
+    both = recover_shift_and_focal(np.stack([depth, depth]), torch.tensor([30.0, 30.0]), tiny_model)
+    assert both.points.shape == (2, *depth.shape, 3) and both.focal.shape == (2,)
+    torch.testing.assert_close(both.points[0], one.points)
+
+
+def test_corrected_outputs_are_consistent(tiny_model, train_views):
+    depth = torch.as_tensor(train_views[1].depth, dtype=torch.float64) * 7.0  # any unit
+    result = recover_shift_and_focal(depth, None, tiny_model)
+    valid = result.valid
+    torch.testing.assert_close(result.depth[valid], depth[valid] + result.shift)
+    torch.testing.assert_close(result.shift, result.relative_shift * depth[depth > 0].median())
+    torch.testing.assert_close(result.focal, result.focal_guess * result.focal_scale)
+    width = depth.shape[1]
+    torch.testing.assert_close(result.focal_guess, torch.tensor(width / 2 / np.tan(np.radians(30)), dtype=torch.float64))
+    assert (result.points[~valid] == 0).all() and (result.points[valid][:, 2] > 0).all()
+    assert result.depth.dtype == torch.float64
+
+
+def test_float32_input_gives_float32_outputs(tiny_model, train_views):
+    result = recover_shift_and_focal(torch.as_tensor(train_views[0].depth), 20.0, tiny_model)
+    assert result.points.dtype == result.focal.dtype == torch.float32 and result.valid.dtype == torch.bool
+
+
+@pytest.mark.parametrize(
+    "depth, message",
+    [
+        (np.ones(5), r"\(H, W\) or \(B, H, W\)"),
+        (np.ones((1, 2, 3, 4)), r"\(H, W\) or \(B, H, W\)"),
+        (np.where(np.eye(8) > 0, np.nan, 1.0), "NaN"),
+        (np.zeros((8, 8)), "at least 16 pixels"),
+    ],
+)
+def test_bad_depth_raises_clear_errors(tiny_model, depth, message):
+    with pytest.raises(ValueError, match=message):
+        recover_shift_and_focal(depth, 10.0, tiny_model)
+
+
+def test_bad_focal_guess_raises(tiny_model):
+    with pytest.raises(ValueError, match="focal_guess"):
+        recover_shift_and_focal(np.ones((8, 8)), -3.0, tiny_model)
+
+
+def test_shipped_model_is_small_and_loads():
+    files = sorted(p.name for p in depth3d_model_path().iterdir())
+    assert files == ["config.json", "model.safetensors"]
+    assert sum(p.stat().st_size for p in depth3d_model_path().iterdir()) < 2_000_000
+    assert isinstance(load_default_model(), Depth3DModel)
+
+
+def test_shipped_model_beats_the_identity_on_held_out_views(test_views):
+    model = load_default_model()
+    identity = evaluate_recovery(None, test_views).summary()
+    learned = evaluate_recovery(model, test_views).summary()
+    assert learned["shift_error"] < 0.6 * identity["shift_error"], (learned, identity)
+    assert learned["focal_error_pct"] < 0.7 * identity["focal_error_pct"], (learned, identity)
+    assert learned["point_error"] < 0.7 * identity["point_error"], (learned, identity)
+
+
+def _offset_views(views, t_of):
+    """(observed median-1 depth, true relative shift) for views whose normalised depth had `t_of(depth)` removed."""
+    out = []
+    for view in views:
+        valid = view.depth > 0
+        truth = view.depth / np.median(view.depth[valid])
+        t = t_of(truth[valid])
+        observed = np.where(valid, truth - t, 0.0)
+        m = np.median(observed[valid])
+        out.append((view, observed / m, t / m))
+    return out
+
+
+@pytest.mark.parametrize("t_of", [lambda d: -1.0, lambda d: 0.5 * d.min()], ids=["added offset", "removed offset"])
+def test_shipped_model_recovers_known_shifts(test_views, t_of):
+    errors, truths = [], []
+    for view, observed, shift in _offset_views(test_views[:12], t_of):
+        result = recover_shift_and_focal(observed, view.focal, principal_point=view.principal_point)
+        errors.append(abs(float(result.relative_shift) - shift))
+        truths.append(abs(shift))
+    assert np.median(errors) < 0.5 * np.median(truths), (errors, truths)
