@@ -17,6 +17,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("recon3r.commands.convert", "convert an official DUSt3R .pth checkpoint to safetensors + config.json"),
     "data": ("recon3r.commands.data", "make datasets: render procedural scenes in the recon3r multi-view format"),
     "demo": ("recon3r.commands.demo", "serve the web demo (gradio) on 127.0.0.1: upload photos, see and download the 3D scene"),
+    "depth-to-3d": ("recon3r.commands.depth_to_3d", "depth map (.npy / 16-bit PNG) → 3D points: recover its depth shift and focal (LeReS-style), write a PLY"),
     "eval": ("recon3r.commands.eval", "evaluate models and baselines on a benchmark set: one Markdown table, JSON"),
     "reconstruct": ("recon3r.commands.reconstruct", "reconstruct a scene from photos: poses, intrinsics, depth, points, exports"),
     "stream": ("recon3r.commands.stream", "online (streaming) reconstruction with a Point3R-style pointer-memory model: PLY + npz"),
