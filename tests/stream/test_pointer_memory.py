@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from recon3r.stream.memory import PointerMemory
+from recon3r.stream.memory import PointerMemory, nearest_pointers
 
 
 def _memory(positions, features):
@@ -75,3 +75,14 @@ def test_update_rejects_bad_shapes():
         mem.update(torch.zeros(3, 2), torch.zeros(3, 4), 0.1)
     with pytest.raises(ValueError, match="features must be"):
         mem.update(torch.zeros(3, 3), torch.zeros(3, 5), 0.1)
+
+
+def test_chunked_nearest_search_matches_a_dense_reference():
+    gen = torch.Generator().manual_seed(2)
+    query, pointers = torch.randn(37, 3, generator=gen, dtype=torch.float64), torch.randn(11, 3, generator=gen,
+                                                                                       dtype=torch.float64)
+    dense = (query[:, None] - pointers[None]).norm(dim=-1)
+    for max_elements in (1, 20, 10_000):
+        dist, index = nearest_pointers(query, pointers, max_elements=max_elements)
+        torch.testing.assert_close(dist, dense.min(dim=1).values)
+        assert torch.equal(index, dense.argmin(dim=1))

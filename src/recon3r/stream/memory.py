@@ -67,7 +67,7 @@ class PointerMemory:
         ones = torch.ones(positions.shape[0], dtype=self.counts.dtype, device=self.counts.device)
         if len(self) == 0:
             return replace(self, positions=positions, features=features, counts=ones)
-        dist, nearest = torch.cdist(positions.detach(), self.positions.detach()).min(dim=1)
+        dist, nearest = nearest_pointers(positions.detach(), self.positions.detach())
         fuse = dist <= threshold
         target = nearest[fuse]
         counts = self.counts.index_add(0, target, ones[fuse])
@@ -80,3 +80,20 @@ class PointerMemory:
             features=torch.cat((feat_sum / counts[:, None], features[keep])),
             counts=torch.cat((counts, ones[keep])),
         )
+
+
+def nearest_pointers(query: Tensor, pointers: Tensor, max_elements: int = 2**24) -> tuple[Tensor, Tensor]:
+    """Distance to and index of the nearest pointer for each query: (N, 3), (M, 3) → (N,), (N,) int64.
+
+    Brute force with `torch.cdist`, in chunks of queries so that at most `max_elements` distances
+    are held at once (memory stays bounded for large memories); ties go to the lowest index.
+    """
+    chunk = max(1, max_elements // max(pointers.shape[0], 1))
+    dists, indices = [], []
+    for start in range(0, query.shape[0], chunk):
+        d, i = torch.cdist(query[start : start + chunk], pointers).min(dim=1)
+        dists.append(d)
+        indices.append(i)
+    if not dists:
+        return query.new_zeros(0), torch.zeros(0, dtype=torch.int64, device=query.device)
+    return torch.cat(dists), torch.cat(indices)
