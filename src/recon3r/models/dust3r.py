@@ -34,7 +34,7 @@ from recon3r.models.heads.dpt import PixelwiseTaskWithDPT, dpt_alias
 from recon3r.models.heads.landscape import apply_head
 from recon3r.models.heads.linear import LinearPts3d
 from recon3r.models.heads.postprocess import CONF_MODES, DEPTH_MODES, check_mode
-from recon3r.models.layers.blocks import Block, DecoderBlock, layer_norm
+from recon3r.models.layers.blocks import Block, DecoderBlock, init_transformer_weights, layer_norm
 from recon3r.models.layers.patch_embed import PATCH_EMBEDS, make_patch_embed
 from recon3r.models.layers.rope import RotaryTable, resolve_rope
 from recon3r.models.registry import register_model
@@ -242,13 +242,7 @@ class AsymmetricCroCo3DStereo(nn.Module):
         nn.init.xavier_uniform_(w.view(w.shape[0], -1))
         nn.init.normal_(self.mask_token, std=0.02)
         for module in [*self.enc_blocks.modules(), self.enc_norm, self.decoder_embed, *self.dec_blocks.modules(), self.dec_norm]:
-            if isinstance(module, nn.Linear):
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+            init_transformer_weights(module)
 
     def set_freeze(self, freeze: str) -> None:
         """'none': train everything; 'mask': freeze `mask_token`; 'encoder': also the patch embedding and encoder blocks."""

@@ -31,7 +31,7 @@ from torch import nn
 
 from recon3r.errors import ConfigError
 from recon3r.models.heads.linear import LinearPts3d
-from recon3r.models.layers.blocks import Block, DecoderBlock, layer_norm
+from recon3r.models.layers.blocks import Block, DecoderBlock, init_transformer_weights, layer_norm
 from recon3r.models.layers.patch_embed import PatchEmbedDust3R
 from recon3r.models.layers.rope import RoPE2D
 from recon3r.models.layers.rope3d import RoPE3D
@@ -110,7 +110,7 @@ class Point3R(nn.Module):
         exp_depth, exp_conf = ("exp", -math.inf, math.inf), ("exp", 1.0, math.inf)
         self.head_world = LinearPts3d(cfg.dec_embed_dim, p, exp_depth, exp_conf)
         self.head_cam = LinearPts3d(cfg.dec_embed_dim, p, exp_depth, exp_conf)
-        self.apply(_init_weights)
+        self.apply(init_transformer_weights)
         nn.init.normal_(self.null_pointer, std=0.02)
 
     # -- public API ------------------------------------------------------------------------------
@@ -201,14 +201,6 @@ def _unit_rays(height: int, width: int, patch: int, device: torch.device) -> tor
     return torch.stack((u / focal, v / focal, torch.ones_like(u)), dim=-1).reshape(-1, 3)
 
 
-def _init_weights(module: nn.Module) -> None:
-    if isinstance(module, nn.Linear):
-        nn.init.xavier_uniform_(module.weight)
-        if module.bias is not None:
-            nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
-        nn.init.ones_(module.weight)
-        nn.init.zeros_(module.bias)
 
 
 # ------------------------------------------------------------------------------------- variants

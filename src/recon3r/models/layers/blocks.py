@@ -76,3 +76,17 @@ class DecoderBlock(nn.Module):
         memory = self.norm_y(y)
         x = x + self.cross_attn(self.norm2(x), memory, memory, xpos, ypos)
         return x + self.mlp(self.norm3(x))
+
+
+def init_transformer_weights(module: nn.Module) -> None:
+    """CroCo's initialisation of one module: Xavier-uniform Linear weights, zero biases, unit LayerNorms.
+
+    Use with `model.apply(...)` or a loop over the modules to initialise; other module types are left alone.
+    """
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm):
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
