@@ -69,5 +69,5 @@ def test_safetensors_round_trip_gives_identical_outputs(model, tmp_path):
 
 
 def test_loading_a_pair_model_as_depth3d_is_refused(tiny_weights):
-    with pytest.raises(CheckpointError, match="not a Depth3DModel"):
+    with pytest.raises(CheckpointError, match="not the Depth3DModel model"):
         load_depth3d_model(tiny_weights)

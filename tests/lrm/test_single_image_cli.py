@@ -63,7 +63,7 @@ def test_cli_refuses_weights_of_another_model(tmp_path, object_image, capsys):
 
     weights = save_model(Point3R(**POINT3R_CONFIGS["test"]), tmp_path / "p3r")
     assert main(["single-image", str(object_image), "--weights", str(weights), "--out", str(tmp_path / "o")]) == 2
-    assert "not a single-image" in capsys.readouterr().err
+    assert "not the LRM model" in capsys.readouterr().err
 
 
 def test_turntable_frame_zero_is_the_source_pose_and_cameras_look_at_the_origin():

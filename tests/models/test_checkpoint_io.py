@@ -211,3 +211,13 @@ def test_checkpoint_without_constructor_string_is_refused(tmp_path):
     torch.save({"model": AsymmetricCroCo3DStereo(**TINY_LINEAR).state_dict()}, path)
     with pytest.raises(CheckpointError, match="constructor string"):
         load_model(path)
+
+
+def test_expect_refuses_another_model_class_before_building_it(tmp_path, monkeypatch):
+    folder = save_model(AsymmetricCroCo3DStereo(**TINY_LINEAR), tmp_path / "pair")
+    assert type(load_model(folder, expect="AsymmetricCroCo3DStereo")) is AsymmetricCroCo3DStereo
+    built = []
+    monkeypatch.setattr("recon3r.models.checkpoint.build_loaded_model", lambda *args: built.append(args))
+    with pytest.raises(CheckpointError, match=r"holds a AsymmetricCroCo3DStereo model, not the Point3R model"):
+        load_model(folder, expect="Point3R")
+    assert built == []

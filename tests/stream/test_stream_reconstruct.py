@@ -91,5 +91,5 @@ def test_a_pair_model_is_refused_by_the_cli(tiny_weights, frame_paths, tmp_path)
     parser = argparse.ArgumentParser()
     add_arguments(parser)
     args = parser.parse_args([str(folder), "--weights", str(tiny_weights), "--out", str(tmp_path)])
-    with pytest.raises(CheckpointError, match="not a streaming"):
+    with pytest.raises(CheckpointError, match="not the Point3R model"):
         run(args)

@@ -36,9 +36,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.weights is None:
         raise CheckpointError(NO_WEIGHTS)
-    model = load_model(args.weights, device=args.device)
-    if type(model).__name__ != "LRM":
-        raise CheckpointError(f"{args.weights} holds a {type(model).__name__}, not a single-image (LRM) model")
+    model = load_model(args.weights, device=args.device, expect="LRM")
     load_square_image(args.image, 8)  # fail early, naming the file, before any work
     result = reconstruct_single(args.image, model, fov_deg=args.fov, resolution=args.resolution,
                                 threshold=args.threshold, frames=args.frames, frame_size=args.frame_size)

@@ -34,9 +34,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.weights is None:
         raise CheckpointError(NO_WEIGHTS)
-    model = load_model(args.weights, device=args.device)
-    if type(model).__name__ != "Point3R":
-        raise CheckpointError(f"{args.weights} holds a {type(model).__name__}, not a streaming (Point3R) model")
+    model = load_model(args.weights, device=args.device, expect="Point3R")
     images = args.images[0] if len(args.images) == 1 else args.images
     result = reconstruct_stream(images, model, size=args.size)
     out = Path(args.out)

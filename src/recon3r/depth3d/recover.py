@@ -56,13 +56,9 @@ def load_default_model() -> Depth3DModel:
 
 def load_depth3d_model(path: str | Path, device: str | torch.device = "cpu") -> Depth3DModel:
     """Load a saved `Depth3DModel` folder (model.safetensors + config.json); CheckpointError otherwise."""
-    from recon3r.errors import CheckpointError
     from recon3r.models.checkpoint import load_model
 
-    model = load_model(path, device=device)
-    if not isinstance(model, Depth3DModel):
-        raise CheckpointError(f"{path}: holds a {type(model).__name__}, not a Depth3DModel")
-    return model
+    return load_model(path, device=device, expect="Depth3DModel")
 
 
 def _as_batch(value: Tensor | np.ndarray | float | None, batch: int, name: str) -> Tensor | None:

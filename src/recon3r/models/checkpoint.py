@@ -47,16 +47,19 @@ _SAFE_PICKLE_GLOBALS = [argparse.Namespace]
 
 
 # ---------------------------------------------------------------- public API
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """Load a pair model from an official `.pth` or a `model.safetensors` + `config.json` folder.
+def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None) -> nn.Module:
+    """Load a model from an official `.pth` or a `model.safetensors` + `config.json` folder.
 
     Returns the model in eval mode on `device` ("auto" picks an available accelerator), float32
-    (the checkpoint's floating tensors are cast).
+    (the checkpoint's floating tensors are cast). `expect`: a registered class name; a checkpoint
+    of another class is refused with a CheckpointError before anything is built.
     """
     from recon3r.utils.device import resolve_device
 
     target = resolve_device(device)
     name, kwargs, state_dict, source = read_checkpoint(path)
+    if expect is not None and name != expect:
+        raise CheckpointError(f"{path} holds a {name} model, not the {expect} model needed here")
     model = build_loaded_model(name, kwargs, state_dict, source)
     return model.to(target).eval()
 
