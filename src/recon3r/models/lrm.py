@@ -18,7 +18,7 @@ The model's world frame is the normalised object frame of `recon3r.lrm.data`: th
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -30,7 +30,7 @@ from recon3r.lrm.triplane import sample_triplane
 from recon3r.models.layers.blocks import Block, DecoderBlock, init_transformer_weights, layer_norm
 from recon3r.models.layers.patch_embed import PatchEmbedDust3R
 from recon3r.models.layers.rope import RoPE2D
-from recon3r.models.registry import register_model
+from recon3r.models.registry import config_from_kwargs, register_model
 
 
 @dataclass
@@ -87,11 +87,7 @@ class LRM(nn.Module):
 
     def __init__(self, **kwargs: Any):
         super().__init__()
-        known = {f.name for f in fields(LRMConfig)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise ConfigError(f"LRM got unknown argument(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        cfg = LRMConfig(**kwargs)
+        cfg = config_from_kwargs(LRMConfig, kwargs, 'LRM')
         self.cfg = cfg
         self.config = asdict(cfg)
         self.patch_embed = PatchEmbedDust3R(cfg.img_size, cfg.patch_size, 3, cfg.enc_embed_dim)

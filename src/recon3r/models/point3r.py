@@ -23,7 +23,7 @@ Streams are processed one at a time (batch size 1): each stream's memory has its
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
@@ -35,7 +35,7 @@ from recon3r.models.layers.blocks import Block, DecoderBlock, init_transformer_w
 from recon3r.models.layers.patch_embed import PatchEmbedDust3R
 from recon3r.models.layers.rope import RoPE2D
 from recon3r.models.layers.rope3d import RoPE3D
-from recon3r.models.registry import register_model
+from recon3r.models.registry import config_from_kwargs, register_model
 from recon3r.stream.memory import PointerMemory
 
 Outputs = dict[str, Any]
@@ -86,11 +86,7 @@ class Point3R(nn.Module):
 
     def __init__(self, **kwargs: Any):
         super().__init__()
-        known = {f.name for f in fields(Point3RConfig)}
-        unknown = sorted(set(kwargs) - known)
-        if unknown:
-            raise ConfigError(f"Point3R got unknown argument(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
-        cfg = Point3RConfig(**kwargs)
+        cfg = config_from_kwargs(Point3RConfig, kwargs, 'Point3R')
         self.cfg = cfg
         self.config = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(cfg).items()}
         p = cfg.patch_size

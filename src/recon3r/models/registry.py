@@ -7,6 +7,7 @@ loading a checkpoint never depends on import order.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 from collections.abc import Mapping
@@ -61,11 +62,22 @@ def check_kwargs(cls: type, kwargs: Mapping[str, Any]) -> None:
     params = inspect.signature(cls).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return
-    unknown = sorted(set(kwargs) - set(params))
+    _refuse_unknown(cls.__name__, kwargs, list(params))
+
+
+def config_from_kwargs(config_cls: type, kwargs: Mapping[str, Any], owner: str) -> Any:
+    """`config_cls(**kwargs)` for a model whose constructor takes `**kwargs` of a config dataclass.
+
+    Raises ConfigError naming any keyword that is not a field of `config_cls`.
+    """
+    _refuse_unknown(owner, kwargs, [f.name for f in dataclasses.fields(config_cls)])
+    return config_cls(**kwargs)
+
+
+def _refuse_unknown(owner: str, kwargs: Mapping[str, Any], known: list[str]) -> None:
+    unknown = sorted(set(kwargs) - set(known))
     if unknown:
-        raise ConfigError(
-            f"{cls.__name__} got unknown argument(s) {', '.join(unknown)} (known: {', '.join(params)})"
-        )
+        raise ConfigError(f"{owner} got unknown argument(s) {', '.join(unknown)} (known: {', '.join(known)})")
 
 
 def build_model(name: str, kwargs: Mapping[str, Any] | None = None) -> nn.Module:
