@@ -6,7 +6,7 @@
 #                500 steps at batch 32 (80k pairs). 4.4 min of training on one H100 (plus ~2 min
 #                of rendering on 14 cores); about 3 h on a 2-core CPU.
 #   PROFILE=cpu  the laptop recipe: 300 scenes, 16 epochs of 250 steps at batch 8 (32k pairs),
-#                about an hour on a 2-core CPU. A weaker model, same code path.
+#                about 75 min on an idle 2-core CPU (1.0 s/step); a weaker model, same code path.
 #
 # Log and held-out metrics of the shipped run: examples/example_model_training.md.
 # Extra arguments go to `recon3r train` (e.g. --device cpu). Re-running resumes from checkpoint-last.
