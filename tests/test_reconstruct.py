@@ -101,9 +101,9 @@ def test_captions_reach_a_multimodal_model_from_file_and_exif(tmp_path, photos, 
     assert "" in seen  # view_1 has neither a caption nor EXIF: the model's null caption
 
 
-def test_random_weights_give_finite_cameras_on_real_photos(tiny_weights, tmp_path):
+def test_random_weights_give_finite_cameras_on_real_photos(tiny_weights, shared_path):
     """A degenerate model (random weights: points behind the camera) must not turn into NaN poses."""
-    ring = "../shared/data/middlebury_dino_sparse_ring/images"
+    ring = shared_path("data", "middlebury_dino_sparse_ring", "images")
     images = [f"{ring}/dinoSR000{k}.png" for k in (1, 2, 3, 4)]
     for count in (2, 4):  # the two-view (PnP) path and the optimiser
         scene = reconstruct(ReconstructConfig(images=images[:count], weights=str(tiny_weights), size=224, niter=10,

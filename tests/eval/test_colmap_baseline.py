@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -13,12 +11,10 @@ from recon3r.eval.colmap_baseline import run_colmap
 from recon3r.eval.metrics import FAILURE_ERROR_DEG, image_pairs, relative_pose_errors, relpose_metrics
 from recon3r.eval.realsets import load_calibrated_ring
 
-DINO = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "middlebury_dino_sparse_ring"
-
 
 @pytest.fixture(scope="module")
-def ring():
-    return load_calibrated_ring(DINO)
+def ring(shared_path):
+    return load_calibrated_ring(shared_path("data", "middlebury_dino_sparse_ring"))
 
 
 @pytest.fixture(scope="module")

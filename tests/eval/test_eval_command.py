@@ -28,7 +28,6 @@ from recon3r.eval.report import format_table, to_json
 from recon3r.eval.tasks import evaluate, gt_depth_on_grid, gt_points_on_grid
 from recon3r.models import build_model, save_model
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 TINY = dict(enc_embed_dim=32, enc_depth=2, enc_num_heads=2, dec_embed_dim=32, dec_depth=2, dec_num_heads=2,
             img_size=(224, 224), head_type="linear", pos_embed="RoPE100", landscape_only=False)
 
@@ -126,8 +125,8 @@ def test_relpose_command_table_and_json_equal_direct_metric_calls(tiny_checkpoin
         assert row[5] == f"{int(aggregate['registered'])}/9"
 
 
-def test_task_can_be_given_as_positional_argument(tmp_path, capsys):
-    code = main(["eval", "depth", "--benchmark", str(SHARED / "middlebury2003_teddy"), "--method", "constant-plane",
+def test_task_can_be_given_as_positional_argument(shared_path, capsys):
+    code = main(["eval", "depth", "--benchmark", str(shared_path("data", "middlebury2003_teddy")), "--method", "constant-plane",
                  "--quiet"])
     assert code == 0
     table = capsys.readouterr().out
@@ -156,11 +155,11 @@ def test_missing_example_model_is_a_clear_error(tmp_path, monkeypatch):
         resolve_method("example")
 
 
-def test_benchmark_without_the_tasks_ground_truth_is_rejected():
+def test_benchmark_without_the_tasks_ground_truth_is_rejected(shared_path):
     with pytest.raises(ConfigError, match="no GT depth; task 'depth' needs it"):
-        load_benchmark(str(SHARED / "middlebury_dino_sparse_ring"), "depth")
+        load_benchmark(str(shared_path("data", "middlebury_dino_sparse_ring")), "depth")
     with pytest.raises(ConfigError, match="trajectory needs 3 or more frames"):
-        load_benchmark(str(SHARED / "middlebury2003_teddy"), "trajectory")
+        load_benchmark(str(shared_path("data", "middlebury2003_teddy")), "trajectory")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -308,18 +307,18 @@ def test_procedural_spec_renders_held_out_scenes_once(tmp_path):
     assert load_benchmark("procedural:1:views=3,size=32", "trajectory", cache_dir=tmp_path).scenes[0].kind == "sequence"
 
 
-def test_real_sets_load_with_their_ground_truth():
-    ring = load_benchmark(str(SHARED / "middlebury_dino_sparse_ring"), "relpose")
+def test_real_sets_load_with_their_ground_truth(shared_path):
+    ring = load_benchmark(str(shared_path("data", "middlebury_dino_sparse_ring")), "relpose")
     assert len(ring.scenes[0]) == 16 and ring.scenes[0].depths is None
-    teddy = load_benchmark(str(SHARED / "middlebury2003_teddy"), "relpose").scenes[0]
+    teddy = load_benchmark(str(shared_path("data", "middlebury2003_teddy")), "relpose").scenes[0]
     assert teddy.depth_scale_free and teddy.has_depth(0) and not teddy.has_depth(1)
     # Rectified pair: same orientation, the right camera to the right (+x) of the left one.
     np.testing.assert_array_equal(teddy.world_from_cam[1][:3, :3], np.eye(3))
     assert teddy.world_from_cam[1][0, 3] > 0 and teddy.world_from_cam[1][1:3, 3].tolist() == [0, 0]
 
 
-def test_scale_free_depth_refuses_metric_evaluation():
-    benchmark = load_benchmark(str(SHARED / "middlebury2003_teddy"), "depth")
+def test_scale_free_depth_refuses_metric_evaluation(shared_path):
+    benchmark = load_benchmark(str(shared_path("data", "middlebury2003_teddy")), "depth")
     with pytest.raises(ConfigError, match="depth only up to scale"):
         evaluate("depth", benchmark, [ConstantPlaneMethod()], depth_align="none", progress=False)
 

@@ -14,8 +14,6 @@ from recon3r.io import View, list_images, load_images, load_view, plan_resize
 from recon3r.io.images import resize_and_crop
 from recon3r.scene import ImageTransform
 
-SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
-
 
 def _save(path: Path, arr: np.ndarray, **kwargs) -> Path:
     Image.fromarray(arr).save(path, **kwargs)
@@ -156,8 +154,8 @@ def test_resize_and_crop_rejects_mismatched_transform():
         resize_and_crop(Image.new("RGB", (12, 10)), t)
 
 
-def test_real_photo_at_native_size_is_unchanged():
-    folder = SHARED / "data" / "middlebury_dino_sparse_ring" / "images"
+def test_real_photo_at_native_size_is_unchanged(shared_path):
+    folder = shared_path("data", "middlebury_dino_sparse_ring", "images")
     paths = sorted(folder.glob("*.png"))[:2]
     views = load_images(paths, size=512)
     for view, path in zip(views, paths):

@@ -7,7 +7,6 @@ import json
 import math
 import os
 import pickle
-from pathlib import Path
 
 import pytest
 import torch
@@ -18,7 +17,6 @@ from recon3r.models import TINY_CONFIGS, AsymmetricCroCo3DStereo, convert_checkp
 from recon3r.models.checkpoint import parse_constructor
 from recon3r.utils.spec import format_spec
 
-GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
 TINY_LINEAR = TINY_CONFIGS["tiny_linear"]
 TINY_DPT = TINY_CONFIGS["tiny_dpt"]
 OFFICIAL_STYLE = dict(TINY_DPT, patch_embed_cls="ManyAR_PatchEmbed")
@@ -97,8 +95,8 @@ def test_save_model_round_trip_writes_dpt_aliases_once(tmp_path, random_views):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_golden_folder_resaves_to_an_equivalent_folder(tmp_path):
-    case = GOLDEN / "dpt_landscape"
+def test_golden_folder_resaves_to_an_equivalent_folder(tmp_path, shared_path):
+    case = shared_path("golden", "dpt_landscape")
     model = load_model(case)
     save_model(model, tmp_path)
     again = load_model(tmp_path)

@@ -3,8 +3,6 @@ tokens, DUSt3R / Exif-as-Language initialisation, checkpoints and devices."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -81,16 +79,13 @@ def test_fresh_model_from_duster_weights_reproduces_the_pair_model(config, fusio
         assert max_difference(expected, model(view1, view2)) > 1e-4
 
 
-GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
-
-
 @pytest.mark.parametrize("fusion", ["token", "film"])
 @pytest.mark.parametrize("case", ["linear_manyar_mixed", "dpt_landscape"])
-def test_fresh_model_on_golden_duster_weights_gives_the_reference_outputs(case, fusion):
+def test_fresh_model_on_golden_duster_weights_gives_the_reference_outputs(case, fusion, shared_path):
     """With the released-format weights of a golden case, the untrained model is the reference DUSt3R (1e-4)."""
     from recon3r.models.checkpoint import read_checkpoint
 
-    folder = GOLDEN / case
+    folder = shared_path("golden", case)
     _, kwargs, _, _ = read_checkpoint(folder)
     model = AsymmetricCroCo3DStereoAndText(**kwargs, fusion=fusion, text_encoder_kwargs={"hidden_size": 16}).eval()
     model.load_pretrained_parts(duster_path=folder)

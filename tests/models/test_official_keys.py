@@ -11,7 +11,6 @@ import torch
 from recon3r.models import OFFICIAL_CONFIGS, build_model
 from recon3r.models.checkpoint import parse_constructor
 
-GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
 KEY_FILES = {
     "keys_official_224_linear.txt": "DUSt3R_ViTLarge_BaseDecoder_224_linear",
     "keys_official_512_linear.txt": "DUSt3R_ViTLarge_BaseDecoder_512_linear",
@@ -19,8 +18,8 @@ KEY_FILES = {
 }
 
 
-def _read_key_file(name: str):
-    lines = (GOLDEN / name).read_text().splitlines()
+def _read_key_file(path: Path):
+    lines = path.read_text().splitlines()
     constructor = next(line for line in lines if line.startswith("# constructor:")).split(":", 1)[1].strip()
     counts = next(line for line in lines if line.startswith("# state_dict entries"))
     n_entries, n_params = (int(v) for v in re.findall(r"(\d+)", counts)[:2])
@@ -34,8 +33,8 @@ def _read_key_file(name: str):
 
 
 @pytest.mark.parametrize("key_file", sorted(KEY_FILES))
-def test_official_configuration_has_official_names_and_shapes(key_file):
-    constructor, n_entries, n_params, entries = _read_key_file(key_file)
+def test_official_configuration_has_official_names_and_shapes(key_file, shared_path):
+    constructor, n_entries, n_params, entries = _read_key_file(shared_path("golden", key_file))
     name, kwargs = parse_constructor(constructor)
     assert name == "AsymmetricCroCo3DStereo"
     assert kwargs == OFFICIAL_CONFIGS[KEY_FILES[key_file]], "OFFICIAL_CONFIGS disagrees with the released constructor"

@@ -6,22 +6,20 @@ mismatch points at the stage that introduced it.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
 
 import recon3r
 
-GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "golden"
 TOL = 1e-4
-CASES = sorted(p.parent.name for p in GOLDEN.glob("*/config.json"))
 
 
-def test_golden_fixtures_cover_both_heads_and_portraits():
-    assert len(CASES) >= 13, f"expected the golden cases in {GOLDEN}, found {CASES}"
-    assert any(c.startswith("dpt") for c in CASES) and any(c.startswith("linear") for c in CASES)
+def test_golden_fixtures_cover_both_heads_and_portraits(shared_path):
+    golden = shared_path("golden")
+    cases = sorted(p.parent.name for p in golden.glob("*/config.json"))
+    assert len(cases) >= 13, f"expected the golden cases in {golden}, found {cases}"
+    assert any(c.startswith("dpt") for c in cases) and any(c.startswith("linear") for c in cases)
 
 
 def _max_err(ours: torch.Tensor, ref: np.ndarray, what: str) -> float:
@@ -39,9 +37,9 @@ def _final_outputs(res1: dict, res2: dict) -> dict[str, torch.Tensor]:
     }
 
 
-@pytest.mark.parametrize("case", CASES)
-def test_outputs_match_reference(case, golden_views):
-    folder = GOLDEN / case
+def test_outputs_match_reference(golden_case, golden_views, shared_path):
+    case = golden_case
+    folder = shared_path("golden", case)
     model = recon3r.load_model(folder)
     view1, view2 = golden_views(folder / "inputs.npz")
 
@@ -89,11 +87,11 @@ def test_outputs_match_reference(case, golden_views):
 
 
 @pytest.mark.skipif(not torch.accelerator.is_available(), reason="needs an accelerator (the CPU run is the test above)")
-@pytest.mark.parametrize("case", CASES)
-def test_outputs_match_reference_on_the_accelerator(case, golden_views):
+def test_outputs_match_reference_on_the_accelerator(golden_case, golden_views, shared_path):
     """Same tolerance on GPU: float32 throughout, TF32 matmuls off (TF32 alone would miss 1e-4)."""
     device = torch.accelerator.current_accelerator()
-    folder = GOLDEN / case
+    case = golden_case
+    folder = shared_path("golden", case)
     model = recon3r.load_model(folder, device=device)
     view1, view2 = golden_views(folder / "inputs.npz")
     view1 = {k: v.to(device) if torch.is_tensor(v) else v for k, v in view1.items()}

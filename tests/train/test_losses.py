@@ -11,14 +11,18 @@ from recon3r.geometry import apply_transform, depth_to_points, invert_transform,
 from recon3r.train.losses import L21, LOSSES, ConfLoss, Regr3D, Regr3D_ScaleShiftInv
 from recon3r.utils.spec import parse_spec
 
-GOLDEN = Path(__file__).resolve().parents[2] / ".." / "shared" / "golden"
 CONF_SPEC = "ConfLoss(Regr3D(L21, norm_mode='avg_dis'), alpha=0.2)"
 REGR_SPEC = "Regr3D(L21, norm_mode='avg_dis')"
 SSI_SPEC = "Regr3D_ScaleShiftInv(L21, gt_scale=True)"
 
 
-def _load_views(name: str, dtype=torch.float32):
-    data = np.load(GOLDEN / name)
+@pytest.fixture(scope="module")
+def golden(shared_path) -> Path:
+    return shared_path("golden")
+
+
+def _load_views(golden: Path, name: str, dtype=torch.float32):
+    data = np.load(golden / name)
     views = []
     for view in ("gt1", "gt2", "pred1", "pred2"):
         entries = {}
@@ -30,14 +34,32 @@ def _load_views(name: str, dtype=torch.float32):
     return views, data
 
 
-def _random_views():
-    """Golden-set style inputs (random points), only for golden-free property tests."""
-    views, _ = _load_views("losses.npz", torch.float64)
-    return views
+def _random_views(seed: int = 0):
+    """(gt1, gt2, pred1, pred2) in float64, laid out as the golden set (B=2, 12×16): points about
+    N((0, 0, 4), 1), random rigid cam-to-world poses, ~80 % valid pixels, confidences in [1, 6]."""
+    g = torch.Generator().manual_seed(seed)
+
+    def points():
+        return torch.randn(2, 12, 16, 3, generator=g, dtype=torch.float64) + torch.tensor([0.0, 0.0, 4.0], dtype=torch.float64)
+
+    def pose():
+        rotation, _ = torch.linalg.qr(torch.randn(2, 3, 3, generator=g, dtype=torch.float64))
+        rotation = rotation * torch.linalg.det(rotation)[:, None, None]  # proper rotations
+        return make_transform(rotation, torch.randn(2, 3, generator=g, dtype=torch.float64))
+
+    def valid():
+        return torch.rand(2, 12, 16, generator=g) < 0.8
+
+    def conf():
+        return 1 + 5 * torch.rand(2, 12, 16, generator=g, dtype=torch.float64)
+
+    gt1 = {"camera_pose": pose(), "pts3d": points(), "valid_mask": valid()}
+    gt2 = {"camera_pose": pose(), "pts3d": points(), "valid_mask": valid()}
+    return gt1, gt2, {"pts3d": points(), "conf": conf()}, {"pts3d_in_other_view": points(), "conf": conf()}
 
 
-def _expected_first_set():
-    flat = json.loads((GOLDEN / "losses_expected.json").read_text())
+def _expected_first_set(golden: Path):
+    flat = json.loads((golden / "losses_expected.json").read_text())
     groups = {CONF_SPEC: "confloss", REGR_SPEC: "regr3d", SSI_SPEC: "regr3d_scaleshiftinv"}
     values = {CONF_SPEC: "confloss_regr3d_avgdis_alpha0.2", REGR_SPEC: "regr3d_avgdis", SSI_SPEC: "regr3d_scaleshiftinv_gtscale"}
     out = {}
@@ -47,8 +69,8 @@ def _expected_first_set():
     return out
 
 
-def _expected_second_set():
-    flat = json.loads((GOLDEN / "losses_more_expected.json").read_text())
+def _expected_second_set(golden: Path):
+    flat = json.loads((golden / "losses_more_expected.json").read_text())
     names = {CONF_SPEC: "ConfLoss", REGR_SPEC: "Regr3D", SSI_SPEC: "Regr3D_ScaleShiftInv"}
     out = {}
     for spec, name in names.items():
@@ -68,36 +90,36 @@ def _assert_matches(result, expected, rtol=1e-5):
 
 
 @pytest.mark.parametrize("spec", [CONF_SPEC, REGR_SPEC, SSI_SPEC])
-def test_losses_parsed_from_criterion_strings_match_reference(spec):
-    views, _ = _load_views("losses.npz")
+def test_losses_parsed_from_criterion_strings_match_reference(golden, spec):
+    views, _ = _load_views(golden, "losses.npz")
     loss = parse_spec(spec, LOSSES, what="criterion")
-    _assert_matches(loss(*views), _expected_first_set()[spec])
+    _assert_matches(loss(*views), _expected_first_set(golden)[spec])
 
 
 @pytest.mark.parametrize("spec", [CONF_SPEC, REGR_SPEC, SSI_SPEC])
-def test_losses_on_consistent_scene_match_reference(spec):
-    views, _ = _load_views("losses_more_inputs.npz")
-    _assert_matches(parse_spec(spec, LOSSES)(*views), _expected_second_set()[spec])
+def test_losses_on_consistent_scene_match_reference(golden, spec):
+    views, _ = _load_views(golden, "losses_more_inputs.npz")
+    _assert_matches(parse_spec(spec, LOSSES)(*views), _expected_second_set(golden)[spec])
 
 
 @pytest.mark.parametrize("spec", [CONF_SPEC, REGR_SPEC, SSI_SPEC])
-def test_losses_in_float64_match_reference(spec):
-    views, _ = _load_views("losses_more_inputs.npz", torch.float64)
+def test_losses_in_float64_match_reference(golden, spec):
+    views, _ = _load_views(golden, "losses_more_inputs.npz", torch.float64)
     loss, details = parse_spec(spec, LOSSES)(*views)
     assert loss.dtype == torch.float64
-    _assert_matches((loss, details), _expected_second_set()[spec])
+    _assert_matches((loss, details), _expected_second_set(golden)[spec])
 
 
-def test_per_pixel_distances_follow_mask_order():
-    views, data = _load_views("losses_more_inputs.npz")
+def test_per_pixel_distances_follow_mask_order(golden):
+    views, data = _load_views(golden, "losses_more_inputs.npz")
     loss1, valid1, loss2, valid2, _ = Regr3D(L21).pixel_losses(*views)
     torch.testing.assert_close(loss1, torch.from_numpy(data["confloss_pixel_loss1_valid"]), rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(loss2, torch.from_numpy(data["confloss_pixel_loss2_valid"]), rtol=1e-5, atol=1e-6)
     assert torch.equal(valid1, views[0]["valid_mask"]) and torch.equal(valid2, views[1]["valid_mask"])
 
 
-def test_second_view_pose_is_not_read():
-    views, _ = _load_views("losses_more_inputs.npz")
+def test_second_view_pose_is_not_read(golden):
+    views, _ = _load_views(golden, "losses_more_inputs.npz")
     before, _ = parse_spec(CONF_SPEC, LOSSES)(*views)
     views[1]["camera_pose"] = torch.full_like(views[1]["camera_pose"], math.nan)
     after, _ = parse_spec(CONF_SPEC, LOSSES)(*views)
