@@ -310,13 +310,24 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
     if mismatched:
         raise CheckpointError(f"{source}: shape mismatch for {len(mismatched)} parameter(s): {_names(mismatched)}")
     cast = {
-        k: v.to(reference[k].dtype) if v.is_floating_point() and reference[k].is_floating_point() else v
+        k: _aligned(v.to(reference[k].dtype) if v.is_floating_point() and reference[k].is_floating_point() else v)
         for k, v in filtered.items()
     }
     nn.Module.load_state_dict(model, cast, strict=True, assign=True)
     still_meta = [k for k, v in model.state_dict().items() if v.is_meta]
     if still_meta:
         raise CheckpointError(f"{source}: parameters left unloaded: {_names(still_meta)}")
+
+
+def _aligned(tensor: torch.Tensor) -> torch.Tensor:
+    """`tensor`, copied into torch's own (64-byte aligned) CPU memory when it lies elsewhere.
+
+    safetensors hands out tensors at 8-byte offsets of its buffer; CPU kernels take other code
+    paths on such memory, so a loaded model would differ from the saved one by a few ulps.
+    """
+    if tensor.device.type == "cpu" and tensor.data_ptr() % 64:
+        return tensor.clone()
+    return tensor
 
 
 def _names(names: list[str], limit: int = 12) -> str:
