@@ -62,8 +62,8 @@ def test_safetensors_round_trip_gives_identical_outputs(model, tmp_path):
     loaded = load_depth3d_model(tmp_path / "m")
     assert isinstance(loaded, Depth3DModel) and not loaded.training
     points = torch.randn(2, 64, 3)
-    for key, value in model.eval()(points).items():
-        assert torch.equal(loaded(points)[key], value)
+    for key, value in model.eval()(points).items():  # weights equal, kernels may not be: 1e-6
+        torch.testing.assert_close(loaded(points)[key], value, rtol=1e-6, atol=1e-6)
     assert loaded.num_points == TINY_CONFIG.num_points
     assert type(load_model(tmp_path / "m")) is Depth3DModel
 

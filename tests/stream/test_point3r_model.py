@@ -76,8 +76,10 @@ def test_safetensors_round_trip_rebuilds_the_same_model(tmp_path):
     with torch.no_grad():
         a, mem_a = model.forward_stream(frames)
         b, mem_b = loaded.forward_stream(frames)
-    for x, y in zip(a, b):
-        torch.testing.assert_close(x["pts3d"], y["pts3d"], rtol=0, atol=0)
+    for name, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], value), name
+    for x, y in zip(a, b):  # equal weights in other buffers may take other kernels: 1e-6, not bit-exact
+        torch.testing.assert_close(x["pts3d"], y["pts3d"], rtol=1e-6, atol=1e-6)
     assert len(mem_a) == len(mem_b)
 
 
