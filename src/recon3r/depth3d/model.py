@@ -65,6 +65,9 @@ class Depth3DModel(nn.Module):
     image, field of view of the default focal guess), stored with the weights.
     """
 
+    task_name = "depth_to_3d"
+    tiny_config = {"point_widths": [16, 32], "head_widths": [16], "num_points": 256}  # = TINY_CONFIG
+
     def __init__(self, point_widths: Sequence[int] = (64, 128, 256), head_widths: Sequence[int] = (128, 64),
                  clip: float = 8.0, num_points: int = 2048, focal_guess_fov: float = 60.0):
         super().__init__()

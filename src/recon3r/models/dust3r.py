@@ -113,6 +113,14 @@ class AsymmetricCroCo3DStereo(nn.Module):
     #: Reference defaults that differ from ours, applied when reading official constructor strings
     #: (CroCo's default `pos_embed` is the unsupported 'cosine').
     reference_defaults: ClassVar[dict[str, Any]] = {"pos_embed": "cosine"}
+    #: The task that trains and evaluates this model (`recon3r.tasks`).
+    task_name: ClassVar[str] = "pair"
+    #: Constructor kwargs of a tiny CPU configuration (TINY_CONFIGS["tiny_linear"] as plain JSON), for
+    #: registry-wide tests and smoke runs: 32×48 inputs in milliseconds.
+    tiny_config: ClassVar[dict[str, Any]] = {
+        "enc_embed_dim": 32, "enc_depth": 2, "enc_num_heads": 2, "dec_embed_dim": 32, "dec_depth": 2,
+        "dec_num_heads": 2, "img_size": [32, 48], "head_type": "linear", "pos_embed": "RoPE100",
+    }
 
     def __init__(
         self,

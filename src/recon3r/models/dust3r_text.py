@@ -52,7 +52,7 @@ import inspect
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -204,6 +204,14 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             that they catch up with pretrained image weights trained at a fine-tuning rate.
         Every other keyword is the pair model's (`AsymmetricCroCo3DStereo`).
     """
+
+    #: The pair model's tiny configuration with a tiny random BERT (offline tokenizer), fine-tuned.
+    tiny_config: ClassVar[dict[str, Any]] = {
+        **AsymmetricCroCo3DStereo.tiny_config,
+        "text_encoder": "tiny",
+        "text_encoder_kwargs": {"hidden_size": 16, "num_layers": 1, "num_heads": 2, "intermediate_size": 32},
+        "freeze_text": False,
+    }
 
     def __init__(
         self,

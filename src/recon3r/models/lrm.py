@@ -84,6 +84,8 @@ class LRM(nn.Module):
     `forward(image, camera)`: image (B, 3, S, S) in [-1, 1], camera (B, 4) normalised source
     intrinsics (`normalized_intrinsics`) → planes (B, 3, C, R, R).
     """
+    task_name = "single_image"
+    tiny_config = {"img_size": 16, "enc_embed_dim": 16, "enc_depth": 1, "dec_embed_dim": 16, "dec_depth": 1, "triplane_tokens": 2, "plane_channels": 8, "nerf_hidden": 16}
 
     def __init__(self, **kwargs: Any):
         super().__init__()

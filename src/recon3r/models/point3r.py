@@ -83,6 +83,8 @@ class Point3R(nn.Module):
     Keyword arguments are the fields of `Point3RConfig`; `self.config` holds them (for `save_model`).
     Frames are (1, 3, H, W) in [-1, 1], H and W multiples of `patch_size`.
     """
+    task_name = "stream"
+    tiny_config = {"img_size": [24, 32], "enc_embed_dim": 24, "enc_depth": 1, "enc_num_heads": 2, "dec_embed_dim": 24, "dec_depth": 1, "dec_num_heads": 2}
 
     def __init__(self, **kwargs: Any):
         super().__init__()
