@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 from torch.utils.data import default_collate
 
@@ -41,6 +42,7 @@ def gradients_of(trainer: Trainer, indices: list[int]) -> dict[str, torch.Tensor
     return {name: p.grad.detach().clone() for name, p in trainer.model.named_parameters() if p.grad is not None}
 
 
+@pytest.mark.slow  # two processes on a 2-core machine: 5-9 s here, more under load
 def test_two_process_gloo_gradients_match_single_process(tmp_path):
     worker = Path(__file__).with_name("ddp_gradient_worker.py")
     run_torchrun([str(worker), str(tmp_path)])
@@ -51,6 +53,7 @@ def test_two_process_gloo_gradients_match_single_process(tmp_path):
         torch.testing.assert_close(ddp[name], single[name], atol=1e-6, rtol=1e-4, msg=lambda m, n=name: f"{n}: {m}")
 
 
+@pytest.mark.slow  # two processes on a 2-core machine: 5-9 s here, more under load
 def test_torchrun_trains_with_two_processes_and_rank_zero_writes(tmp_path):
     out = tmp_path / "run"
     run_torchrun([
