@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -64,6 +65,9 @@ class Depth3DModel(nn.Module):
     `num_points` and `focal_guess_fov` are how the model is used at inference (points sampled per
     image, field of view of the default focal guess), stored with the weights.
     """
+
+    #: The task it trains and is evaluated on (`recon3r.tasks`).
+    task_name: ClassVar[str] = "depth_to_3d"
 
     def __init__(self, point_widths: Sequence[int] = (64, 128, 256), head_widths: Sequence[int] = (128, 64),
                  clip: float = 8.0, num_points: int = 2048, focal_guess_fov: float = 60.0):
