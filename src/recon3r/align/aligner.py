@@ -184,9 +184,11 @@ def _check_points(points: Sequence[torch.Tensor], mode: str) -> None:
         raise Recon3rError(f"global alignment ({mode}) produced non-finite points; the pair predictions are likely "
                            "degenerate (check the weights)")
     spread = float((flat - flat.mean(0)).norm(dim=-1).max())
-    if not spread > 1e-6 * max(float(flat.abs().max()), 1e-2):
-        raise Recon3rError(f"global alignment ({mode}) put every point in one place (spread {spread:.3g}); the "
-                           "pair predictions are degenerate (check the weights)")
+    largest = float(flat.abs().max())
+    if not spread > 1e-6 * max(largest, 1e-2):
+        raise Recon3rError(f"global alignment ({mode}) put every point in one place (spread {spread:.3g}, coordinates "
+                           f"up to {largest:.3g}); the pair predictions are degenerate (check the weights), or known "
+                           "poses lie too far from the origin for float32")
 
 
 def _image_array(view: Any, k: int) -> np.ndarray:

@@ -29,12 +29,11 @@ from typing import Any
 
 import numpy as np
 
+from recon3r.align.known import MAX_TRANSLATION
 from recon3r.errors import ConfigError
 
 #: Focal lengths must stay below this many times the image's longest side (a 0.6° field of view).
 MAX_FOCAL_RATIO = 100.0
-#: Pose translations beyond this lose every digit in the float32 alignment.
-MAX_TRANSLATION = 1e8
 INTRINSICS_FIELDS = ("K", "fx", "fy", "cx", "cy", "focal")
 
 
