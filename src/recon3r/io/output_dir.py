@@ -140,10 +140,10 @@ def check_output_file(path: PathLike | None, *, inputs: Iterable[PathLike | None
     """
     final = _resolve(path, flag)
     _cleanup_siblings(final)
-    if suffixes and final.suffix.lower() not in suffixes:
-        raise OutputError(f"{flag} {path} must end in {' or '.join(suffixes)}")
     if final.is_dir():
         raise OutputError(f"{flag} {path} is a folder; give a file path")
+    if suffixes and final.suffix.lower() not in suffixes:
+        raise OutputError(f"{flag} {path} must end in {' or '.join(suffixes)}")
     _check_parent_writable(final, path, flag)
     _check_not_input(final, path, inputs, flag)
     if final.exists() and not overwrite:
