@@ -44,11 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
-    # Warnings (e.g. a degenerate similarity fit) as one line each, like errors.
-    warnings.formatwarning = lambda message, category, *args, **kwargs: f"warning: {message}\n"
     args = build_parser().parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():  # restored on return: only the command's warnings are reformatted
+            warnings.showwarning = _show_warning
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
@@ -69,3 +69,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {type(err).__name__}: {message[:300]} (this is a bug in recon3r; rerun with "
               "RECON3R_DEBUG=1 for the traceback)", file=sys.stderr)
         return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. a degenerate similarity fit) as one line each on stderr, like errors."""
+    print(f"warning: {message}", file=sys.stderr)
