@@ -55,7 +55,7 @@ def test_convert_keep_training_layout_and_refuses_to_overwrite(checkpoint, tmp_p
     assert main(["convert", str(path), str(out), "--keep-training-layout"]) == 0
     assert json.loads((out / "config.json").read_text())["kwargs"]["patch_embed_cls"] == "ManyAR_PatchEmbed"
     assert main(["convert", str(path), str(out)]) == 2
-    assert "--force" in capsys.readouterr().err
+    assert "--overwrite" in capsys.readouterr().err
     assert main(["convert", str(path), str(out), "--force"]) == 0
 
 
@@ -80,4 +80,4 @@ def test_convert_help_describes_every_option(capsys):
     with pytest.raises(SystemExit):
         main(["convert", "--help"])
     text = capsys.readouterr().out
-    assert "--keep-training-layout" in text and "--force" in text and "OUT_DIR".lower() in text.lower()
+    assert "--keep-training-layout" in text and "--overwrite" in text and "OUT_DIR".lower() in text.lower()

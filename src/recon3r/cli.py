@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> (module, one-line help). Keep sorted by name.
@@ -41,13 +42,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
     args = build_parser().parse_args(argv)
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():  # restored on return: only the command's warnings are reformatted
+            warnings.showwarning = _show_warning
+            return int(args._run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except FileNotFoundError as err:
+    except OSError as err:  # a missing file, a full disk, a permission: the environment, named by the OS
         print(f"error: {err}", file=sys.stderr)
         return 2
     except Exception as err:
@@ -57,4 +62,15 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(err, Recon3rError):
             print(f"error: {err}", file=sys.stderr)
             return 2
-        raise
+        if os.environ.get("RECON3R_DEBUG"):
+            raise
+        # Anything else is a bug: one line, and how to get the traceback for a report.
+        message = " ".join(str(err).split()) or "(no message)"
+        print(f"error: {type(err).__name__}: {message[:300]} (this is a bug in recon3r; rerun with "
+              "RECON3R_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (e.g. a degenerate similarity fit) as one line each on stderr, like errors."""
+    print(f"warning: {message}", file=sys.stderr)

@@ -17,3 +17,7 @@ class ConfigError(Recon3rError):
 
 class ImageLoadError(Recon3rError):
     """An image file could not be read or has an unusable size."""
+
+
+class OutputError(Recon3rError):
+    """An output path cannot be used: a file where a folder is needed, an input, unwritable, or not empty."""

@@ -30,7 +30,9 @@ class ReconstructConfig:
     niter: int = 300
     lr: float = 0.01
     schedule: str = "cosine"
-    min_conf: float = 3.0
+    # Keep points whose confidence is >= this; "auto": min(3, the scene's median confidence), which
+    # adapts to any model's confidence scale (see recon3r.align.confidence).
+    min_conf: float | str = "auto"
     # Also drop points deeper than this times their image's median kept depth (sky, far background);
     # None keeps them. Applied to `scene.masks`, so every export leaves them out.
     max_depth_ratio: float | None = None
@@ -42,6 +44,7 @@ class ReconstructConfig:
     formats: tuple[str, ...] = ("ply", "glb", "colmap", "nerfstudio", "npz")
     glb_geometry: str = "points"
     progress: bool = True
+    overwrite: bool = False  # replace an `out` folder an earlier reconstruction wrote
 
 
 @dataclass
@@ -49,6 +52,7 @@ class ReconstructResult:
     scene: Scene
     files: dict[str, Path] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # one line each, e.g. too few points kept
 
 
 def resolve_weights(weights: str | None) -> Path:
@@ -69,24 +73,64 @@ def model_image_size(model: torch.nn.Module) -> int:
     return 224 if longest <= 224 else 512
 
 
+def check_config(config: ReconstructConfig):
+    """Check every option and the output folder before any compute; returns the checked `OutputDir`
+    (None when `config.out` is None). Raises a Recon3rError subclass naming the option and value.
+    """
+    from recon3r.align.confidence import parse_min_conf
+    from recon3r.align.optimizer import SCHEDULES
+    from recon3r.io.output_dir import check_output_dir, inputs_of
+    from recon3r.pairs import parse_graph
+    from recon3r.utils.checks import check_float, check_int
+
+    if config.size is not None and config.size not in (224, 512):
+        raise ConfigError(f"--size must be 224 or 512, got {config.size!r}")
+    check_int("--batch-size", config.batch_size, 1)
+    check_int("--niter", config.niter, 0)
+    check_float("--lr", config.lr, 0, low_open=True)
+    if config.schedule not in SCHEDULES:
+        raise ConfigError(f"--schedule must be one of {', '.join(SCHEDULES)}, got {config.schedule!r}")
+    parse_graph(config.graph)
+    parse_min_conf(config.min_conf)
+    if config.max_depth_ratio is not None:
+        _check_depth_ratio(config.max_depth_ratio)
+    for flag, path in (("--intrinsics", config.intrinsics), ("--poses", config.poses), ("--captions", config.captions)):
+        if path is not None:
+            _check_input_file(flag, path)
+    if config.out is None:
+        return None
+    from recon3r.io.exports import check_formats
+
+    check_formats(config.formats)
+    if config.glb_geometry not in ("points", "mesh"):
+        raise ConfigError(f"--glb must be 'points' or 'mesh', got {config.glb_geometry!r}")
+    images = [config.images] if isinstance(config.images, (str, Path)) else list(config.images)
+    inputs = inputs_of(images, config.weights, config.intrinsics, config.poses, config.captions)
+    return check_output_dir(config.out, "reconstruct", inputs=inputs, overwrite=config.overwrite)
+
+
 def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None) -> ReconstructResult:
-    """Run the whole pipeline; `model` may be passed to reuse an already loaded one."""
+    """Run the whole pipeline; `model` may be passed to reuse an already loaded one.
+
+    Options and the output folder are checked first (`check_config`); files are written into a
+    temporary sibling of `config.out` that replaces it only once every export is complete.
+    """
     from recon3r import load_model
     from recon3r.align import global_align
+    from recon3r.align.confidence import low_confidence_warning
     from recon3r.inference import run_pairs
     from recon3r.io import export_scene, load_images
     from recon3r.pairs import make_pairs
     from recon3r.utils.device import resolve_device
 
-    if config.max_depth_ratio is not None:
-        _check_depth_ratio(config.max_depth_ratio)
+    output = check_config(config)
     timings: dict[str, float] = {}
     start = time.perf_counter()
     device = resolve_device(config.device)
     weights = None
     if model is None:
         weights = resolve_weights(config.weights)
-        model = load_model(weights, device=device)
+        model = load_model(weights, device=device, task="pair")
     model.eval().to(device)
     size = config.size or model_image_size(model)
     if size not in (224, 512):
@@ -96,7 +140,7 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
     _attach_captions(views, config)
     timings["load"] = time.perf_counter() - start
 
-    known = _known_cameras(config, views, names)
+    known = _known_cameras(config, views)
     pairs = make_pairs(views, graph=config.graph, symmetrize=True)
     tick = time.perf_counter()
     predictions = run_pairs(model, pairs, batch_size=config.batch_size, device=device, progress=config.progress)
@@ -116,24 +160,34 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
         progress=config.progress,
         **known,
     )
+    scene.sources = [str(v.path or v.name) for v in views]
     timings["alignment"] = time.perf_counter() - tick
     if config.max_depth_ratio is not None:
         scene.masks = mask_far_points(scene, config.max_depth_ratio)
 
+    min_conf = float(scene.metadata["alignment"]["min_conf"])
+    confidences = np.concatenate([c.reshape(-1) for c in scene.confidences])
+    kept = int(sum(int(m.sum()) for m in scene.masks))
+    messages = []
+    low = low_confidence_warning(confidences, min_conf)
+    if low is not None:
+        messages.append(low + ("; the point exports (PLY, GLB, COLMAP points) will be empty" if kept == 0 else ""))
     files: dict[str, Path] = {}
-    if config.out:
+    if output is not None:
         tick = time.perf_counter()
-        files = export_scene(scene, config.out, formats=config.formats, glb_geometry=config.glb_geometry)
+        with output.staged() as staging:
+            written = export_scene(scene, staging, formats=config.formats, glb_geometry=config.glb_geometry)
+        files = {key: output.relocate(path, staging) for key, path in written.items()}
         timings["export"] = time.perf_counter() - tick
     timings["total"] = time.perf_counter() - start
 
-    confidences = np.concatenate([c.reshape(-1) for c in scene.confidences])
-    kept = int(sum(int(m.sum()) for m in scene.masks))
     summary = {
         "images": len(views),
         "pairs": len(pairs),
         "image_size": size,
         "mean_confidence": float(confidences.mean()),
+        "min_conf": min_conf,
+        "min_conf_rule": str(config.min_conf),
         "points_kept": kept,
         "points_total": int(confidences.size),
         "weights": str(weights) if weights is not None else "(model passed in)",
@@ -142,7 +196,7 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
         "files": {k: str(v) for k, v in files.items()},
     }
     scene.metadata.setdefault("reconstruct", summary)
-    return ReconstructResult(scene=scene, files=files, summary=summary)
+    return ReconstructResult(scene=scene, files=files, summary=summary, warnings=messages)
 
 
 def mask_far_points(scene: Scene, max_depth_ratio: float) -> list[np.ndarray]:
@@ -167,6 +221,14 @@ def mask_far_points(scene: Scene, max_depth_ratio: float) -> list[np.ndarray]:
     return masks
 
 
+def _check_input_file(flag: str, path: str | Path) -> None:
+    path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{flag} file not found: {path}")
+    if not path.is_file():
+        raise ConfigError(f"{flag} {path} is a folder, not a JSON file")
+
+
 def _check_depth_ratio(value: object) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not np.isfinite(value) or value <= 0:
         raise ConfigError(f"max_depth_ratio must be a finite number > 0, got {value!r}")
@@ -185,28 +247,32 @@ def _attach_captions(views: list, config: ReconstructConfig) -> None:
         view.caption = caption
 
 
-def _known_cameras(config: ReconstructConfig, views: list, names: list[str]) -> dict[str, Any]:
+def _known_cameras(config: ReconstructConfig, views: list) -> dict[str, Any]:
     """Known intrinsics (mapped to network resolution) and poses, as `global_align` takes them."""
     from recon3r.io.camera_files import read_intrinsics_file, read_poses_file
 
+    paths = [str(v.path or v.name) for v in views]
     known: dict[str, Any] = {}
     if config.intrinsics:
-        full, focal = read_intrinsics_file(config.intrinsics, names)
+        sizes = [tuple(v.transform.original_size) for v in views]
+        full, focal = read_intrinsics_file(config.intrinsics, paths, sizes=sizes)
         if full:
             known["known_intrinsics"] = {i: views[i].transform.intrinsics_to_network(K) for i, K in full.items()}
         if focal:
             known["known_focals"] = {i: f * views[i].transform.scale for i, f in focal.items()}
     if config.poses:
-        known["known_poses"] = read_poses_file(config.poses, names)
+        known["known_poses"] = read_poses_file(config.poses, paths)
     return known
 
 
 def format_summary(result: ReconstructResult) -> str:
     """The few lines `recon3r reconstruct` prints at the end."""
     s = result.summary
+    rule = f" ({s['min_conf_rule']})" if s.get("min_conf_rule") == "auto" else ""
     lines = [
         f"images used: {s['images']} ({s['pairs']} pairs at {s['image_size']} px)",
-        f"mean confidence: {s['mean_confidence']:.2f}; points kept: {s['points_kept']:,} of {s['points_total']:,}",
+        f"mean confidence: {s['mean_confidence']:.2f}; min confidence {s['min_conf']:.3g}{rule}; "
+        f"points kept: {s['points_kept']:,} of {s['points_total']:,}",
         "time: " + ", ".join(f"{k} {v:.1f}s" for k, v in s["seconds"].items()),
     ]
     if result.files:

@@ -61,6 +61,7 @@ class Scene:
     masks: list[np.ndarray]  # (H_i, W_i) bool, points kept for export
     transforms: list[ImageTransform] | None = None  # per-image original→network mapping, when known
     metadata: dict = field(default_factory=dict)  # free-form: model, graph, alignment loss, timings
+    sources: list[str] | None = None  # the file each image was read from (as given), when known
 
     def __len__(self) -> int:
         return len(self.names)

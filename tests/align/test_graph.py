@@ -7,13 +7,18 @@ from recon3r.errors import Recon3rError
 from recon3r.inference import PairPrediction
 
 
+def _ramp(shape, value):
+    """A non-degenerate point map: `value` plus a small ramp (constant maps are refused)."""
+    return value + 0.01 * torch.arange(shape[0] * shape[1] * 3, dtype=torch.float32).reshape(*shape, 3)
+
+
 def _pair(i, j, shape_i=(4, 6), shape_j=(4, 6), value=1.0):
     return PairPrediction(
         i=i,
         j=j,
-        pts_i=torch.full((*shape_i, 3), value),
+        pts_i=_ramp(shape_i, value),
         conf_i=torch.full(shape_i, 2.0),
-        pts_j=torch.full((*shape_j, 3), value),
+        pts_j=_ramp(shape_j, value),
         conf_j=torch.full(shape_j, 3.0),
     )
 

@@ -35,7 +35,7 @@ def test_held_out_split_matches_the_on_the_fly_split(tmp_path):
 def test_existing_dataset_is_not_overwritten_without_force(tmp_path, capsys):
     args = ["data", "make-procedural", "--out", str(tmp_path), "--scenes", "1", "--views", "1", "--size", "24"]
     assert main(args) == 0
-    assert main(args) == 2 and "--force" in capsys.readouterr().err
+    assert main(args) == 2 and "--overwrite" in capsys.readouterr().err
     assert main([*args, "--force"]) == 0
 
 

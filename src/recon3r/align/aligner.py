@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from recon3r.align.confidence import parse_min_conf, resolve_min_conf
 from recon3r.align.graph import CONF_TRANSFORMS, build_pair_graph
 from recon3r.align.init import initialize
 from recon3r.align.known import parse_known_cameras
@@ -31,7 +32,7 @@ def global_align(
     niter: int = 300,
     lr: float = 0.01,
     schedule: str = "cosine",
-    min_conf: float = 3.0,
+    min_conf: float | str = 3.0,
     conf_mode: str = "log",
     optimize_pp: bool = False,
     known_intrinsics: Any = None,
@@ -55,7 +56,9 @@ def global_align(
             initialisation then gradient descent), or `auto`: `pair` for two images without
             known poses, `optimize` otherwise.
         niter, lr, schedule: optimiser steps, initial learning rate, `cosine` or `linear` decay.
-        min_conf: images' masks keep pixels whose confidence is ≥ this (also the PnP mask).
+        min_conf: images' masks keep pixels whose confidence is ≥ this (also the PnP mask);
+            "auto" adapts it to the scene (`recon3r.align.confidence.resolve_min_conf` on the
+            per-image confidences). The value used is `metadata["alignment"]["min_conf"]`.
         conf_mode: confidence → loss weight transform: `log`, `sqrt`, `m1` or `id`.
         optimize_pp: also optimise principal points (default: fixed at the image centre).
         known_intrinsics: (3, 3) K at network resolution per image, as a dict {index: K} or
@@ -88,6 +91,7 @@ def global_align(
         raise Recon3rError(f"niter must be a non-negative integer, got {niter!r}")
     if not lr > 0:
         raise Recon3rError(f"lr must be positive, got {lr!r}")
+    parse_min_conf(min_conf)
 
     arrays = [_image_array(view, k) for k, view in enumerate(images)]
     names = _names(images, names)
@@ -107,8 +111,11 @@ def global_align(
     if mode == "pair" and known.num_poses:
         raise Recon3rError("mode 'pair' cannot hold known poses fixed; use mode='optimize'")
 
+    rule = min_conf
+    min_conf = resolve_min_conf(min_conf, torch.cat([c.reshape(-1) for c in graph.image_confidence()]).cpu().numpy())
     generator = torch.Generator().manual_seed(seed)
-    info: dict[str, Any] = {"mode": mode, "num_pairs": graph.num_edges, "min_conf": min_conf}
+    info: dict[str, Any] = {"mode": mode, "num_pairs": graph.num_edges, "min_conf": min_conf,
+                            "min_conf_rule": str(rule)}
     if mode == "pair":
         view = pair_view(graph, known, min_conf=min_conf, generator=generator)
         world_from_cam, intrinsics, depths = view.world_from_cam, view.intrinsics, view.depths
@@ -144,6 +151,7 @@ def global_align(
         depth_to_world_points(d[None], k[None], p[None])[0]
         for d, k, p in zip(depths, intrinsics, world_from_cam)
     ]
+    _check_points(points, mode)
     confidences = graph.image_confidence()
     world_from_cam = world_from_cam.detach().cpu().double().numpy()
     intrinsics = intrinsics.detach().cpu().double().numpy()
@@ -167,6 +175,20 @@ def global_align(
         transforms=None if transforms is None else list(transforms),
         metadata={"alignment": info},
     )
+
+
+def _check_points(points: Sequence[torch.Tensor], mode: str) -> None:
+    """One clear error when alignment leaves non-finite points, or every point in one place."""
+    flat = torch.cat([p.detach().reshape(-1, 3) for p in points]).double()
+    if not bool(torch.isfinite(flat).all()):
+        raise Recon3rError(f"global alignment ({mode}) produced non-finite points; the pair predictions are likely "
+                           "degenerate (check the weights)")
+    spread = float((flat - flat.mean(0)).norm(dim=-1).max())
+    largest = float(flat.abs().max())
+    if not spread > 1e-6 * max(largest, 1e-2):
+        raise Recon3rError(f"global alignment ({mode}) put every point in one place (spread {spread:.3g}, coordinates "
+                           f"up to {largest:.3g}); the pair predictions are degenerate (check the weights), or known "
+                           "poses lie too far from the origin for float32")
 
 
 def _image_array(view: Any, k: int) -> np.ndarray:

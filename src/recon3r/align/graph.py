@@ -97,8 +97,9 @@ def build_pair_graph(
     """Check `predictions` against the N image `shapes` (H, W) and move them to `device`.
 
     Raises `Recon3rError` for fewer than two images, an index out of range, a self-pair, a
-    repeated pair, a point map whose size differs from its image, non-finite values, an image
-    no pair predicts, and a graph that is not connected.
+    repeated pair, a point map whose size differs from its image, non-finite values, a degenerate
+    point map (coordinates beyond ±1e8, or every point in one place), an image no pair predicts,
+    and a graph that is not connected.
     """
     num_images = len(shapes)
     if num_images < 2:
@@ -132,7 +133,7 @@ def build_pair_graph(
                 got = tuple(tensor.shape) if isinstance(tensor, Tensor) else type(tensor).__name__
                 raise Recon3rError(f"{where}: {name} must be {tuple(expected)} to match image {k}, got {got}")
             if not torch.isfinite(tensor).all():
-                raise Recon3rError(f"{where}: {name} contains NaN or infinite values")
+                raise Recon3rError(f"{where}: {name} contains NaN or infinite values (degenerate predictions; check the weights)")
             if not channels and (tensor <= 0).any():
                 raise Recon3rError(f"{where}: {name} must be positive (DUSt3R-style confidences are >= 1)")
         target_dtype = dtype or (pred.pts_i.dtype if pred.pts_i.is_floating_point() else torch.float32)
@@ -143,7 +144,29 @@ def build_pair_graph(
         graph.conf_i.append(pred.conf_i.to(**target))
         graph.conf_j.append(pred.conf_j.to(**target))
     _check_connected(graph)
+    for n, (edge, pts_i, pts_j) in enumerate(zip(graph.edges, graph.pts_i, graph.pts_j)):
+        for name, points in (("pts_i", pts_i), ("pts_j", pts_j)):
+            _check_point_map(points, f"pair prediction #{n} {edge}: {name}")
     return graph
+
+
+#: Point coordinates a pair model may predict: beyond these the float32 alignment loses every digit.
+MAX_COORDINATE = 1e8
+MIN_SPREAD = 1e-8
+
+
+def _check_point_map(points: Tensor, where: str) -> None:
+    """Refuse a degenerate point map: coordinates beyond ±1e8, or every point in one place (spread < 1e-8
+    or below float precision: constant, all-zero or near-zero maps). Such maps come from broken weights."""
+    flat = points.reshape(-1, 3).double()
+    largest = float(flat.abs().max())
+    if largest > MAX_COORDINATE:
+        raise Recon3rError(f"{where}: the model predicted points {largest:.3g} from the camera (more than "
+                           f"{MAX_COORDINATE:.0e}): degenerate predictions; check --weights")
+    spread = float((flat - flat.mean(0)).norm(dim=-1).max())
+    if not spread > max(MIN_SPREAD, 1e-6 * largest):
+        raise Recon3rError(f"{where}: the model put every point in one place (spread {spread:.3g}, coordinates up to "
+                           f"{largest:.3g}): degenerate predictions; check --weights")
 
 
 def connected_components(num_images: int, edges: Sequence[tuple[int, int]]) -> list[list[int]]:

@@ -152,6 +152,10 @@ def _focal(value: Any, where: str) -> Tensor:
     return f
 
 
+#: Known translations beyond this lose every digit in the float32 alignment.
+MAX_TRANSLATION = 1e8
+
+
 def _pose(value: Any, where: str) -> Tensor:
     pose = _as_tensor(value, where)
     if pose.shape != (4, 4):
@@ -168,4 +172,7 @@ def _pose(value: Any, where: str) -> Tensor:
         raise Recon3rError(
             f"{where}: the 3×3 block is not a rotation (orthonormal, det +1); poses must be rigid"
         )
+    if float(pose[:3, 3].abs().max()) > MAX_TRANSLATION:
+        raise Recon3rError(f"{where}: translation {pose[:3, 3].tolist()} is beyond ±{MAX_TRANSLATION:.0e}; express "
+                           "the poses in a unit and origin that keep them smaller")
     return pose

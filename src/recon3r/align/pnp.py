@@ -217,7 +217,7 @@ def _orthogonal_iteration(points: Tensor, rays: Tensor, weights: Tensor, rotatio
     ray_sq = rays.square().sum(-1)
     eye = torch.eye(3, dtype=points.dtype, device=points.device)
     normal = eye - torch.einsum("bn,bni,bnj->bij", w / ray_sq, rays, rays)  # Σ w (I − V)
-    normal_inv = torch.linalg.pinv(normal)
+    normal_inv = torch.linalg.pinv(_finite_or_identity(normal))
 
     def onto_rays(x: Tensor) -> Tensor:
         return rays * ((rays * x).sum(-1) / ray_sq)[..., None]
@@ -243,10 +243,20 @@ def _fit_rotation(source: Tensor, target: Tensor, weights: Tensor) -> Tensor:
     source = source - (w[..., None] * source).sum(-2, keepdim=True)
     target = target - (w[..., None] * target).sum(-2, keepdim=True)
     covariance = torch.einsum("bn,bni,bnj->bij", w, target, source)
-    u, _, vh = torch.linalg.svd(covariance)
+    u, _, vh = torch.linalg.svd(_finite_or_identity(covariance))
     sign = torch.where(_det3(u) * _det3(vh) < 0, -1.0, 1.0).to(u.dtype)
     u = torch.cat([u[..., :2], u[..., 2:] * sign[:, None, None]], dim=-1)
     return u @ vh
+
+
+def _finite_or_identity(matrices: Tensor) -> Tensor:
+    """(B, 3, 3) with every matrix holding NaN or inf replaced by the identity (a hopeless hypothesis
+    from degenerate points then scores badly instead of failing the SVD)."""
+    finite = torch.isfinite(matrices).flatten(-2).all(-1)
+    if bool(finite.all()):
+        return matrices
+    eye = torch.eye(3, dtype=matrices.dtype, device=matrices.device)
+    return torch.where(finite[..., None, None], matrices, eye)
 
 
 def _det3(m: Tensor) -> Tensor:
@@ -307,9 +317,12 @@ def _gauss_newton(
             + 1e-6 * torch.diag(hessian.diagonal()).clamp_min(0)
             + 1e-12 * torch.eye(params, dtype=cam.dtype, device=cam.device)
         )
-        step = -torch.linalg.solve(hessian, jacobian.T @ residual.reshape(-1))
-        if not torch.isfinite(step).all():
+        if not bool(torch.isfinite(hessian).all()):
             break
+        step, info = torch.linalg.solve_ex(hessian, jacobian.T @ residual.reshape(-1))
+        if int(info) != 0 or not torch.isfinite(step).all():  # singular: keep the current estimate
+            break
+        step = -step
         rotation = _rotation_exp(step[:3]) @ rotation
         translation = translation + step[3:6]
         if refine_focal:

@@ -7,7 +7,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="official DUSt3R training checkpoint (.pth), read with a restricted unpickler")
-    parser.add_argument("out_dir", help="folder to write model.safetensors and config.json into (created if needed)")
+    parser.add_argument("out_dir", help="folder to write model.safetensors and config.json into: new or empty, or an "
+                        "earlier conversion's with --overwrite (not the checkpoint's own folder)")
     parser.add_argument(
         "--keep-training-layout",
         action="store_true",
@@ -15,20 +16,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "instead of the inference layout that `recon3r.load_model` uses for .pth files "
         "(PatchEmbedDust3R, landscape_only=False)",
     )
-    parser.add_argument("--force", action="store_true", help="overwrite an existing model.safetensors / config.json")
+    parser.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                        help="replace a folder an earlier `recon3r convert` wrote (kept until the new one is complete)")
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from recon3r.errors import Recon3rError
+    from recon3r.io.output_dir import check_output_dir
     from recon3r.models.checkpoint import CONFIG_NAME, WEIGHTS_NAME, convert_checkpoint
 
-    out_dir = Path(args.out_dir)
-    existing = [out_dir / name for name in (WEIGHTS_NAME, CONFIG_NAME) if (out_dir / name).exists()]
-    if existing and not args.force:
-        raise Recon3rError(f"{existing[0]} already exists; pass --force to overwrite")
-    model = convert_checkpoint(args.checkpoint, out_dir, keep_training_layout=args.keep_training_layout)
+    def converted_before(folder: Path) -> bool:  # a folder an earlier convert wrote, before the marker existed
+        return {p.name for p in folder.iterdir()} <= {WEIGHTS_NAME, CONFIG_NAME}
+
+    output = check_output_dir(args.out_dir, "convert", inputs=[args.checkpoint], overwrite=args.overwrite,
+                              flag="OUT_DIR", legacy=converted_before)
+    with output.staged() as staging:
+        model = convert_checkpoint(args.checkpoint, staging, keep_training_layout=args.keep_training_layout)
     n_params = sum(p.numel() for p in model.parameters())
+    out_dir = output.path
     print(f"wrote {out_dir / WEIGHTS_NAME} and {out_dir / CONFIG_NAME} ({type(model).__name__}, {n_params:,} parameters)")
     return 0

@@ -23,7 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="repeatable: a checkpoint path, 'example' (the shipped example model), 'colmap' "
                         "(pycolmap SfM, relpose only) or 'constant-plane' (depth 1 everywhere; depth, video_depth, "
                         "mv_recon)")
-    parser.add_argument("--out", default=None, help="write every number (per scene and aggregate) to this JSON file")
+    parser.add_argument("--out", default=None, help="write every number (per scene and aggregate) to this JSON file "
+                        "(checked before evaluating; an existing file is replaced only with --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing --out file and an earlier --save-predictions folder")
     parser.add_argument("--size", type=int, choices=(224, 512), default=None,
                         help="network size of learned methods (default: the model's training size); also the "
                         "default render size of procedural sets (else 224)")
@@ -44,11 +47,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", default=None,
                         help="folder where procedural sets are rendered and reused (default: a temporary folder)")
     parser.add_argument("--save-predictions", default=None, metavar="DIR",
-                        help="also write each prediction and the GT on its grid to DIR/<method>/<scene>.npz")
+                        help="also write each prediction and the GT on its grid to DIR/<method>/<scene>.npz (a new or "
+                        "empty folder; it appears once the evaluation is complete)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def run(args: argparse.Namespace) -> int:
+    import contextlib
+    import sys
+
+    from recon3r.io.output_dir import atomic_write, check_output_dir, check_output_file
+
+    # The output paths first, before any model is loaded or scene rendered.
+    inputs = [args.benchmark, args.cache, *args.method]
+    out = None if args.out is None else check_output_file(args.out, inputs=inputs, overwrite=args.overwrite,
+                                                          suffixes=(".json",))
+    predictions_dir = None if args.save_predictions is None else check_output_dir(
+        args.save_predictions, "eval", inputs=inputs, overwrite=args.overwrite, flag="--save-predictions")
+
     from recon3r.errors import ConfigError
     from recon3r.eval.benchmarks import load_benchmark
     from recon3r.eval.methods import check_method, resolve_method
@@ -70,18 +86,32 @@ def run(args: argparse.Namespace) -> int:
             method.name = f"{method.name} ({args.method[k]})"
     for method in methods:
         check_method(method, task)
+        if callable(getattr(method, "load", None)):
+            method.load()  # a broken checkpoint fails here, in one line, not as a row of failed scenes
     benchmark = load_benchmark(args.benchmark, task, size=args.size, cache_dir=args.cache)
     try:
-        saver = _prediction_saver(args.save_predictions) if args.save_predictions else None
-        result = evaluate(task, benchmark, methods, depth_align=args.depth_align, normals=args.normals,
-                          icp=args.icp, max_points=args.max_points, on_prediction=saver, progress=not args.quiet)
+        with predictions_dir.staged() if predictions_dir else contextlib.nullcontext() as staging:
+            saver = _prediction_saver(staging) if staging else None
+            result = evaluate(task, benchmark, methods, depth_align=args.depth_align, normals=args.normals,
+                              icp=args.icp, max_points=args.max_points, on_prediction=saver,
+                              progress=not args.quiet)
     finally:
         benchmark.close()
     print(format_table(result))
-    if args.out:
-        path = write_json(result, args.out)
-        print(f"\nwrote {path}")
-    return 0
+    if out is not None:
+        with atomic_write(out) as temporary:
+            write_json(result, temporary)
+        print(f"\nwrote {out}")
+    if predictions_dir is not None:
+        print(f"wrote predictions to {predictions_dir.path}")
+    # A checkpoint that cannot predict a single scene is a setup problem, not a score: exit 2 (a classical
+    # baseline failing, e.g. COLMAP registering nothing, stays a measured outcome).
+    failed = [m for m in result.methods
+              if m.settings.get("type") == "learned" and m.scenes and all(s.error for s in m.scenes)]
+    for method in failed:
+        first = next((s.error for s in method.scenes if s.error), "no error recorded")
+        print(f"error: method {method.method!r} failed on every scene ({first})", file=sys.stderr)
+    return 2 if failed else 0
 
 
 def _prediction_saver(folder: str):

@@ -9,7 +9,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("images", nargs="+", help="image files and/or folders of images (two or more images)")
     parser.add_argument("--weights", default=None, help="checkpoint: official .pth, or a folder with model.safetensors + "
                         "config.json (default: the shipped example model)")
-    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--out", required=True,
+                        help="output folder: new or empty, or an earlier reconstruction's with --overwrite; never an "
+                        "input folder or one holding inputs. Results appear there only once complete")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an output folder an earlier `recon3r reconstruct` wrote (it is kept until the new "
+                        "results are complete)")
     parser.add_argument("--size", type=int, choices=(224, 512), default=None,
                         help="network image size (default: the model's training size)")
     parser.add_argument("--graph", default="complete",
@@ -18,7 +23,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--niter", type=int, default=300, help="global alignment iterations (default: 300)")
     parser.add_argument("--lr", type=float, default=0.01, help="global alignment learning rate (default: 0.01)")
     parser.add_argument("--schedule", choices=("cosine", "linear"), default="cosine", help="learning-rate schedule")
-    parser.add_argument("--min-conf", type=float, default=3.0, help="keep points with confidence >= this (default: 3)")
+    parser.add_argument("--min-conf", default=None, metavar="CONF|auto",
+                        help="keep points with confidence >= CONF; 'auto' (the default) uses min(3, the scene's median "
+                        "confidence), which suits any model's confidence scale")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: the accelerator if present)")
     parser.add_argument("--intrinsics", default=None,
                         help="JSON of known intrinsics at the original resolution, held fixed (see recon3r.io.camera_files)")
@@ -33,15 +40,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
+
     from recon3r.reconstruct import ReconstructConfig, format_summary, reconstruct
 
+    defaults = {} if args.min_conf is None else {"min_conf": args.min_conf}  # else ReconstructConfig's default
     config = ReconstructConfig(
         images=args.images, out=args.out, weights=args.weights, size=args.size, graph=args.graph,
-        batch_size=args.batch_size, niter=args.niter, lr=args.lr, schedule=args.schedule, min_conf=args.min_conf,
+        batch_size=args.batch_size, niter=args.niter, lr=args.lr, schedule=args.schedule,
         device=args.device, intrinsics=args.intrinsics, poses=args.poses, captions=args.captions, exif=args.exif,
         formats=tuple(f.strip() for f in args.formats.split(",") if f.strip()), glb_geometry=args.glb,
-        progress=not args.quiet,
+        progress=not args.quiet, overwrite=args.overwrite, **defaults,
     )
     result = reconstruct(config)
+    for warning in result.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(format_summary(result))
     return 0

@@ -16,6 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("image", help="an image of one object, centred on a white background")
     parser.add_argument("--weights", default=None, help="folder with an LRM model.safetensors + config.json")
     parser.add_argument("--out", required=True, help="output folder: mesh.glb, mesh.ply, turntable.gif, frames/")
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier `recon3r single-image` result")
     parser.add_argument("--resolution", type=int, default=64, help="density grid points per axis for marching cubes")
     parser.add_argument("--threshold", type=float, default=1.0,
                         help="density (per unit length of the [-1, 1]^3 box) of the extracted surface")
@@ -26,22 +27,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from recon3r.errors import CheckpointError
+    from recon3r.io.output_dir import check_output_dir
     from recon3r.lrm.mesh import export_mesh
     from recon3r.lrm.reconstruct import load_square_image, reconstruct_single
     from recon3r.lrm.turntable import save_frames
     from recon3r.models.checkpoint import load_model
+    from recon3r.utils.checks import check_single_image_options
 
     if args.weights is None:
         raise CheckpointError(NO_WEIGHTS)
+    check_single_image_options(args)  # numbers in range, image readable and large enough, output folder usable
+    output = check_output_dir(args.out, "single-image", inputs=[args.image, args.weights], overwrite=args.overwrite)
     model = load_model(args.weights, device=args.device, expect="LRM")
     load_square_image(args.image, 8)  # fail early, naming the file, before any work
     result = reconstruct_single(args.image, model, fov_deg=args.fov, resolution=args.resolution,
                                 threshold=args.threshold, frames=args.frames, frame_size=args.frame_size)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output.begin()  # a temporary sibling of --out, moved into place once complete
     written = []
     if result.mesh is None:
         print(f"warning: no density above --threshold {args.threshold}; no mesh written")
@@ -52,6 +54,8 @@ def run(args: argparse.Namespace) -> int:
     final_gif = out / "turntable.gif"
     gif.replace(final_gif)
     written.append(final_gif)
+    out = output.commit(out)
+    written = [out / p.name for p in written]
     print(f"{result.seconds:.2f} s; wrote {', '.join(str(p) for p in written)} and {len(result.frames)} PNG frames "
           f"in {out / 'frames'}")
     return 0

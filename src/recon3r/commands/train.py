@@ -10,15 +10,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.epilog = (
         "Multi-GPU / multi-node: torchrun --nproc_per_node=N -m recon3r train ...  "
-        "A run resumes automatically from OUTPUT_DIR/checkpoint-last."
+        "A run resumes automatically from OUTPUT_DIR/checkpoint-last. OUTPUT_DIR must be new, empty or an "
+        "earlier recon3r training run's folder; any other non-empty folder is refused."
     )
     add_config_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from recon3r.io.output_dir import prepare_training_dir
     from recon3r.train.config import config_from_args
     from recon3r.train.trainer import train
 
-    summary = train(config_from_args(args))
+    config = config_from_args(args)
+    prepare_training_dir(config.output_dir, inputs=[config.pretrained, config.duster_path, config.exif_path])
+    summary = train(config)
     print(f"done: epoch {summary['epoch']}, step {summary['global_step']}, best test loss {summary['best_test_loss']:.4g}")
     return 0

@@ -104,7 +104,7 @@ class LearnedMethod(Method):
         if self.model is None:
             from recon3r import load_model
 
-            self.model = load_model(self.weights, device=self.device)
+            self.model = load_model(self.weights, device=self.device, task="pair")
         return self.model
 
     def predict(self, scene: BenchmarkScene) -> Prediction:

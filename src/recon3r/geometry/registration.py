@@ -13,6 +13,7 @@ Reference names (DUSt3R / roma) and their equivalents here:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -38,7 +39,9 @@ def umeyama(
 
     Returns:
         scale (...), rotation (..., D, D), translation (..., D), such that
-        target ≈ scale·rotation @ source + translation.
+        target ≈ scale·rotation @ source + translation. A degenerate set (no positive weight,
+        non-finite values, source or target collapsed to one point) gets the identity (s = 1,
+        R = I, t = 0) and a RuntimeWarning instead of a linear-algebra error.
     """
     if source.ndim < 2 or source.shape != target.shape:
         raise ValueError(
@@ -49,7 +52,8 @@ def umeyama(
     if weights.shape != source.shape[:-1]:
         raise ValueError(f"weights must be (..., N) = {tuple(source.shape[:-1])}, got {tuple(weights.shape)}")
     weights = weights.to(source.dtype)
-    weights = weights / weights.sum(-1, keepdim=True)
+    total = weights.sum(-1, keepdim=True)
+    weights = weights / torch.where(total > 0, total, torch.ones_like(total))
 
     source_mean = (weights[..., None] * source).sum(-2)
     target_mean = (weights[..., None] * target).sum(-2)
@@ -58,6 +62,15 @@ def umeyama(
 
     # Weighted cross-covariance Σ w·y·xᵀ; its SVD gives the rotation, the reflection is removed.
     covariance = torch.einsum("...n,...ni,...nj->...ij", weights, target_centred, source_centred)
+    variance = (weights * source_centred.square().sum(-1)).sum(-1)
+    target_variance = (weights * target_centred.square().sum(-1)).sum(-1)
+    degenerate = _degenerate_sets(total[..., 0], covariance, (source, variance), (target, target_variance), weights)
+    eye = torch.eye(covariance.shape[-1], dtype=covariance.dtype, device=covariance.device)
+    if bool(degenerate.any()):
+        warnings.warn(f"similarity fit on {int(degenerate.sum())} degenerate point set(s) (collapsed, non-finite or "
+                      "zero-weight points): using the identity instead", RuntimeWarning, stacklevel=2)
+        covariance = torch.where(degenerate[..., None, None], eye, covariance)
+        variance = torch.where(degenerate, torch.ones_like(variance), variance)
     u, singular, vh = torch.linalg.svd(covariance)
     sign = torch.sign(torch.linalg.det(u) * torch.linalg.det(vh))
     sign = torch.where(sign == 0, torch.ones_like(sign), sign)
@@ -66,12 +79,33 @@ def umeyama(
     rotation = (u * flip[..., None, :]) @ vh
 
     if with_scale:
-        variance = (weights * source_centred.square().sum(-1)).sum(-1)
         scale = (singular * flip).sum(-1) / variance
     else:
         scale = torch.ones_like(weights[..., 0])
     translation = target_mean - scale[..., None] * (rotation @ source_mean[..., None])[..., 0]
+    if bool(degenerate.any()):  # exactly the identity: no rotation, unit scale, no shift
+        rotation = torch.where(degenerate[..., None, None], eye, rotation)
+        scale = torch.where(degenerate, torch.ones_like(scale), scale)
+        translation = torch.where(degenerate[..., None], torch.zeros_like(translation), translation)
     return scale, rotation, translation
+
+
+def _degenerate_sets(total: Tensor, covariance: Tensor, source: tuple[Tensor, Tensor], target: tuple[Tensor, Tensor],
+                     weights: Tensor) -> Tensor:
+    """(...) bool: point sets no similarity can be fitted to.
+
+    No positive total weight, non-finite values, or a set (source or target) collapsed to one point:
+    its spread is below the floating-point resolution of its coordinates (zero for constant or
+    all-zero points, and for points so close to 0 that their squares underflow).
+    """
+    eps = torch.finfo(covariance.dtype).eps
+    bad = ~(torch.isfinite(total) & (total > 0))
+    bad |= ~torch.isfinite(covariance).flatten(-2).all(-1)
+    for points, spread in (source, target):  # (points (..., N, D), weighted variance (...))
+        second_moment = (weights * points.square().sum(-1)).sum(-1)
+        collapsed = ~(spread > eps**2 * second_moment) | ~(spread > torch.finfo(spread.dtype).tiny)
+        bad |= ~torch.isfinite(spread) | collapsed
+    return bad
 
 
 def median_camera_distance(poses: Tensor) -> Tensor:

@@ -156,6 +156,25 @@ def view_from_pil(image: Image.Image, idx: int, *, name: str, transform: ImageTr
                 path=path)
 
 
+def check_image_file(path: str | os.PathLike, min_side: int = MIN_SIDE) -> tuple[int, int]:
+    """(width, height) of an image file, read from its header; ImageLoadError naming the file when it
+    cannot be read or a side is below `min_side` pixels. For commands that check inputs before compute."""
+    path = Path(path)
+    if not path.exists():
+        raise ImageLoadError(f"image path {path} does not exist")
+    if path.is_dir():
+        raise ImageLoadError(f"{path} is a folder, not an image file")
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError) as err:
+        raise ImageLoadError(f"{path} is not a readable image ({err})") from None
+    if min(width, height) < min_side:
+        raise ImageLoadError(f"{path}: image of size {width}x{height} is too small: each side must be at least "
+                             f"{min_side} px")
+    return width, height
+
+
 def check_size(size: int) -> None:
     if isinstance(size, bool) or not isinstance(size, int) or size < MIN_SIDE:
         raise ConfigError(f"image size must be 224, 512 or another integer >= {MIN_SIDE}, got {size!r}")
@@ -186,6 +205,8 @@ def plan_resize(original_size: tuple[int, int], size: int = 512, square_ok: bool
         raise ImageLoadError(
             f"image of size {w1}x{h1} is too elongated: it crops to {width}x{height} at size {size}"
         )
+    if min(w1, h1) < MIN_SIDE:  # upscaling a thumbnail or a 1x1 pixel only invents the scene
+        raise ImageLoadError(f"image of size {w1}x{h1} is too small: each side must be at least {MIN_SIDE} px")
     return ImageTransform(
         original_size=(w1, h1),
         scale=target_long / long_side,

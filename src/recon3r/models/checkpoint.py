@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from recon3r.errors import CheckpointError, ConfigError
-from recon3r.models.registry import check_kwargs, get_model_class, list_models
+from recon3r.models.registry import TASK_COMMANDS, check_kwargs, get_model_class, list_models
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
@@ -47,21 +47,41 @@ _SAFE_PICKLE_GLOBALS = [argparse.Namespace]
 
 
 # ---------------------------------------------------------------- public API
-def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None) -> nn.Module:
+def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None,
+               task: str | None = None) -> nn.Module:
     """Load a model from an official `.pth` or a `model.safetensors` + `config.json` folder.
 
     Returns the model in eval mode on `device` ("auto" picks an available accelerator), float32
-    (the checkpoint's floating tensors are cast). `expect`: a registered class name; a checkpoint
-    of another class is refused with a CheckpointError before anything is built.
+    (the checkpoint's floating tensors are cast). `expect`: a registered class name; `task`: the
+    `task_name` the model class must declare ("pair", "stream", ...). A checkpoint of another class
+    or task is refused with a CheckpointError before anything is built, naming the command that runs it.
     """
     from recon3r.utils.device import resolve_device
 
     target = resolve_device(device)
     name, kwargs, state_dict, source = read_checkpoint(path)
-    if expect is not None and name != expect:
-        raise CheckpointError(f"{path} holds a {name} model, not the {expect} model needed here")
+    check_model_kind(path, name, expect=expect, task=task)
     model = build_loaded_model(name, kwargs, state_dict, source)
     return model.to(target).eval()
+
+
+def check_model_kind(path: str | Path, name: str, *, expect: str | None = None, task: str | None = None) -> None:
+    """CheckpointError when class `name` is not `expect` or does not declare `task`; the message says
+    which system the checkpoint belongs to and which `recon3r` command runs it."""
+    if expect is None and task is None:
+        return
+    try:
+        found = getattr(get_model_class(name), "task_name", None)
+    except ConfigError as err:
+        raise CheckpointError(f"{path}: {err}") from None
+    if (expect is None or name == expect) and (task is None or found == task):
+        return
+    wanted = expect or (TASK_COMMANDS[task][0] if task in TASK_COMMANDS else task)
+    if found in TASK_COMMANDS:
+        system, command = TASK_COMMANDS[found]
+        raise CheckpointError(f"{path} holds a {name} model, not the {wanted} model needed here: this is a "
+                              f"{system} model; use `recon3r {command}`")
+    raise CheckpointError(f"{path} holds a {found or name} model, not the {wanted} model needed here")
 
 
 def save_model(model: nn.Module, out_dir: str | Path) -> Path:
@@ -280,6 +300,11 @@ def build_loaded_model(name: str, kwargs: Mapping[str, Any], state_dict: Mapping
             model = cls(**kwargs)
     except ConfigError as err:
         raise CheckpointError(f"{source}: {err}") from None
+    except (TypeError, ValueError, OverflowError, ZeroDivisionError, AttributeError, KeyError, IndexError,
+            AssertionError, RuntimeError) as err:
+        # Keyword values of the wrong kind that the checks above cannot see (e.g. a list of text).
+        raise CheckpointError(f"{source}: cannot build {name} from its keyword arguments "
+                              f"({type(err).__name__}: {err})") from None
     load_weights(model, state_dict, source)
     return model
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
@@ -57,21 +58,60 @@ def get_model_class(name: str) -> type[nn.Module]:
     return _REGISTRY[name]
 
 
+#: What each task's models are for, and the command that runs them (for "use recon3r ..." hints).
+TASK_COMMANDS: dict[str, tuple[str, str]] = {
+    "pair": ("pair (DUSt3R-style)", "reconstruct"),
+    "stream": ("streaming (Point3R-style)", "stream"),
+    "single_image": ("single-image (LRM-style)", "single-image"),
+    "depth_to_3d": ("depth-to-3D", "depth-to-3d"),
+}
+
+
 def check_kwargs(cls: type, kwargs: Mapping[str, Any]) -> None:
-    """Raise ConfigError naming any keyword that `cls`'s constructor does not take."""
+    """Raise ConfigError naming any keyword that `cls`'s constructor does not take, or whose value
+    cannot be of the type of its default (see `check_kwarg_values`)."""
     params = inspect.signature(cls).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return
-    _refuse_unknown(cls.__name__, kwargs, list(params))
+    defaults = {name: p.default for name, p in params.items() if p.default is not inspect.Parameter.empty}
+    if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        _refuse_unknown(cls.__name__, kwargs, list(params))
+    check_kwarg_values(cls.__name__, kwargs, defaults)
 
 
 def config_from_kwargs(config_cls: type, kwargs: Mapping[str, Any], owner: str) -> Any:
     """`config_cls(**kwargs)` for a model whose constructor takes `**kwargs` of a config dataclass.
 
-    Raises ConfigError naming any keyword that is not a field of `config_cls`.
+    Raises ConfigError naming any keyword that is not a field of `config_cls`, or whose value
+    cannot be of the type of the field's default.
     """
-    _refuse_unknown(owner, kwargs, [f.name for f in dataclasses.fields(config_cls)])
+    fields = dataclasses.fields(config_cls)
+    _refuse_unknown(owner, kwargs, [f.name for f in fields])
+    check_kwarg_values(owner, kwargs, {f.name: f.default for f in fields if f.default is not dataclasses.MISSING})
     return config_cls(**kwargs)
+
+
+def check_kwarg_values(owner: str, kwargs: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    """Refuse values that cannot stand in for a scalar default: a non-bool for a bool, a bool or text
+    for a number (JSON `true` is not 1), a non-finite number where the default is finite, text where
+    the default is text and the value is not. Lists, None and other defaults are left to the constructor.
+    """
+    for key, value in kwargs.items():
+        if key not in defaults:
+            continue
+        default = defaults[key]
+        problem = None
+        if isinstance(default, bool):
+            problem = None if isinstance(value, bool) else "must be true or false"
+        elif isinstance(default, (int, float)):
+            if isinstance(value, (bool, str)) or (value is not None and not isinstance(value, (int, float, list, tuple))):
+                problem = "must be a number"
+            elif isinstance(value, float) and not math.isfinite(value) and math.isfinite(default):
+                problem = "must be a finite number"
+            elif isinstance(default, int) and isinstance(value, float) and not value.is_integer():
+                problem = "must be a whole number"
+        elif isinstance(default, str) and value is not None and not isinstance(value, str):
+            problem = "must be a string"
+        if problem:
+            raise ConfigError(f"{owner}: {key} {problem}, got {value!r}")
 
 
 def _refuse_unknown(owner: str, kwargs: Mapping[str, Any], known: list[str]) -> None:

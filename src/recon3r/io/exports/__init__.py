@@ -26,6 +26,7 @@ FORMATS = ("ply", "glb", "colmap", "nerfstudio", "npz")
 
 __all__ = [
     "FORMATS",
+    "check_formats",
     "export_colmap",
     "export_glb",
     "export_nerfstudio",
@@ -38,6 +39,17 @@ __all__ = [
     "write_images",
     "write_ply",
 ]
+
+
+def check_formats(formats: Iterable[str]) -> list[str]:
+    """The export formats as a list; ConfigError naming any unknown one, or when none is given."""
+    formats = [str(f).strip().lower() for f in formats]
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ConfigError(f"unknown export format(s) {', '.join(map(repr, unknown))}; choose from {', '.join(FORMATS)}")
+    if not formats:
+        raise ConfigError(f"no export format given; choose from {', '.join(FORMATS)}")
+    return formats
 
 
 def export_scene(
@@ -55,10 +67,7 @@ def export_scene(
     Also writes the network-resolution images under `images/` (key "images") whenever COLMAP or
     nerfstudio output is asked for. Raises ConfigError naming an unknown format.
     """
-    formats = list(formats)
-    unknown = [f for f in formats if f not in FORMATS]
-    if unknown:
-        raise ConfigError(f"unknown export format(s) {unknown}; choose from {', '.join(FORMATS)}")
+    formats = check_formats(formats)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, Path] = {}

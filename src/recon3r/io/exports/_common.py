@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from pathlib import Path
 from typing import Literal
 
@@ -14,17 +15,36 @@ from recon3r.scene import Scene
 Resolution = Literal["auto", "original", "network"]
 
 
+#: Names Windows reserves whatever the extension.
+_RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{k}" for k in range(1, 10)), *(f"LPT{k}" for k in range(1, 10))}
+
+
 def image_file_names(scene: Scene, suffix: str = ".png") -> list[str]:
-    """One unique, filesystem-safe file name per image, made from the scene's names."""
+    """One unique, filesystem-safe file name per image, made from the scene's names.
+
+    ASCII letters, digits, '.', '_' and '-' only (accents folded: "photo one é.jpg" → "photo_one_e.png"),
+    at most 100 characters before the suffix, unique ignoring case (a repeated stem gets `_{index:04d}`).
+    These names contain no whitespace, so COLMAP's text format can hold them.
+    """
     names, seen = [], set()
     for i, name in enumerate(scene.names):
-        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", Path(str(name)).stem).strip("._") or f"image_{i:04d}"
+        folded = unicodedata.normalize("NFKD", Path(str(name)).stem).encode("ascii", "ignore").decode("ascii")
+        stem = re.sub(r"[^A-Za-z0-9._-]+", "_", folded).strip("._")[:100] or f"image_{i:04d}"
+        if stem.split(".")[0].upper() in _RESERVED:
+            stem = f"{stem}_"
         candidate = stem + suffix
         if candidate.lower() in seen:
             candidate = f"{stem}_{i:04d}{suffix}"
         seen.add(candidate.lower())
         names.append(candidate)
     return names
+
+
+def image_sources(scene: Scene) -> list[str]:
+    """The file each image came from: `scene.sources` when known, else its name."""
+    if scene.sources is not None and len(scene.sources) == len(scene):
+        return [str(s) for s in scene.sources]
+    return [str(n) for n in scene.names]
 
 
 def write_images(scene: Scene, out_dir: str | Path) -> list[Path]:

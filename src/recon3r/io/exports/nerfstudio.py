@@ -8,7 +8,13 @@ from pathlib import Path
 
 import numpy as np
 
-from recon3r.io.exports._common import Resolution, cameras_at, image_file_names, resolve_resolution
+from recon3r.io.exports._common import (
+    Resolution,
+    cameras_at,
+    image_file_names,
+    image_sources,
+    resolve_resolution,
+)
 from recon3r.scene import Scene
 
 # OpenCV camera axes (x right, y down, z forward) to OpenGL/nerfstudio (x right, y up, z backward).
@@ -27,7 +33,8 @@ def export_nerfstudio(
     `transform_matrix` is world_from_cam with the camera's y and z axes flipped (OpenGL). Intrinsics
     follow nerfstudio's convention (pixel centres at +0.5). `file_path` defaults to the PNGs
     `export_scene` writes under `images/` (network) or to the original file names (original);
-    `image_paths` overrides it. Relative paths are relative to the json's folder.
+    `image_paths` overrides it. Relative paths are relative to the json's folder. Each frame also
+    records `source_path`, the file the image was read from (nerfstudio ignores the key).
     """
     resolution = resolve_resolution(scene, resolution)
     intrinsics, sizes = cameras_at(scene, resolution)
@@ -37,6 +44,7 @@ def export_nerfstudio(
             else [f"images/{n}" for n in image_file_names(scene)]
     if len(image_paths) != len(scene):
         raise ValueError(f"need {len(scene)} image paths, got {len(image_paths)}")
+    sources = image_sources(scene)
     frames = []
     for i in range(len(scene)):
         k, (w, h) = intrinsics[i], sizes[i]
@@ -47,12 +55,13 @@ def export_nerfstudio(
             "cx": float(k[0, 2]) + 0.5, "cy": float(k[1, 2]) + 0.5,
             "w": int(w), "h": int(h),
             "transform_matrix": pose.tolist(),
+            "source_path": sources[i],
         })
     meta: dict = {"camera_model": "OPENCV", "frames": frames}
     if ply_path is not None:
         meta["ply_file_path"] = _relative(ply_path, path.parent)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(meta, indent=2))
+    path.write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
     return path
 
 

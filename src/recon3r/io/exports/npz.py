@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from recon3r.io.exports._common import image_file_names, image_sources
 from recon3r.scene import ImageTransform, Scene
 
 _PER_IMAGE = {"image": "images", "depth": "depths", "points": "points", "conf": "confidences", "mask": "masks"}
@@ -16,13 +17,16 @@ def export_npz(scene: Scene, path: str | Path) -> Path:
     """Write `scene` to a compressed `.npz`; returns the path.
 
     Keys: `names` (N,), `world_from_cam` / `cam_from_world` (N, 4, 4), `intrinsics` (N, 3, 3) at network
-    resolution, `network_size` (N, 2) as (width, height); with transforms also `intrinsics_original`,
+    resolution, `network_size` (N, 2) as (width, height), `export_names` (N,) the PNG names `export_scene`
+    writes under `images/` and `source_paths` (N,) the file each came from; with transforms also `intrinsics_original`,
     `original_size`, `scale` (N,), `crop_offset` (N, 2); per image i, `image_{i:04d}` (H, W, 3),
     `depth_{i:04d}`, `points_{i:04d}` (world frame), `conf_{i:04d}`, `mask_{i:04d}`; `metadata_json`.
     """
     world_from_cam = np.asarray(scene.world_from_cam, dtype=np.float64)
     arrays: dict[str, np.ndarray] = {
         "names": np.array([str(n) for n in scene.names], dtype=np.str_),
+        "export_names": np.array(image_file_names(scene), dtype=np.str_),
+        "source_paths": np.array(image_sources(scene), dtype=np.str_),
         "world_from_cam": world_from_cam,
         "cam_from_world": np.linalg.inv(world_from_cam),
         "intrinsics": np.asarray(scene.intrinsics, dtype=np.float64),
@@ -59,8 +63,10 @@ def load_scene_npz(path: str | Path) -> Scene:
                 )
                 for i in range(n)
             ]
+        sources = [str(s) for s in data["source_paths"]] if "source_paths" in data else None
         return Scene(
             names=[str(s) for s in data["names"]],
+            sources=sources,
             world_from_cam=data["world_from_cam"],
             intrinsics=data["intrinsics"],
             transforms=transforms,
