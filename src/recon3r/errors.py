@@ -17,3 +17,11 @@ class ConfigError(Recon3rError):
 
 class ImageLoadError(Recon3rError):
     """An image file could not be read or has an unusable size."""
+
+
+class Cancelled(Exception):
+    """A run was cancelled by its caller (see `recon3r.utils.cancel`).
+
+    Not a `Recon3rError`: nothing was wrong with the input, and code that catches bad-input
+    errors (`ValueError`) must not swallow a cancellation.
+    """

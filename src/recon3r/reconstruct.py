@@ -15,6 +15,7 @@ import torch
 
 from recon3r.errors import ConfigError
 from recon3r.scene import Scene
+from recon3r.utils.cancel import CancelCheck, raise_if_cancelled
 
 
 @dataclass
@@ -69,8 +70,13 @@ def model_image_size(model: torch.nn.Module) -> int:
     return 224 if longest <= 224 else 512
 
 
-def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None) -> ReconstructResult:
-    """Run the whole pipeline; `model` may be passed to reuse an already loaded one."""
+def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None, *,
+                cancel: CancelCheck | None = None) -> ReconstructResult:
+    """Run the whole pipeline; `model` may be passed to reuse an already loaded one.
+
+    `cancel` (see `recon3r.utils.cancel`) is asked between stages, per inference batch and per
+    alignment step; when it returns True the run stops there with `recon3r.errors.Cancelled`.
+    """
     from recon3r import load_model
     from recon3r.align import global_align
     from recon3r.inference import run_pairs
@@ -99,9 +105,11 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
     known = _known_cameras(config, views, names)
     pairs = make_pairs(views, graph=config.graph, symmetrize=True)
     tick = time.perf_counter()
-    predictions = run_pairs(model, pairs, batch_size=config.batch_size, device=device, progress=config.progress)
+    predictions = run_pairs(model, pairs, batch_size=config.batch_size, device=device, progress=config.progress,
+                            cancel=cancel)
     timings["inference"] = time.perf_counter() - tick
 
+    raise_if_cancelled(cancel, "global alignment")
     tick = time.perf_counter()
     scene = global_align(
         predictions,
@@ -114,12 +122,14 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
         transforms=[v.transform for v in views],
         device=device,
         progress=config.progress,
+        cancel=cancel,
         **known,
     )
     timings["alignment"] = time.perf_counter() - tick
     if config.max_depth_ratio is not None:
         scene.masks = mask_far_points(scene, config.max_depth_ratio)
 
+    raise_if_cancelled(cancel, "export")
     files: dict[str, Path] = {}
     if config.out:
         tick = time.perf_counter()

@@ -1,5 +1,6 @@
 """The demo's callbacks without a browser: uploads, EXIF captions, one reconstruction, errors."""
 
+import asyncio
 import json
 import zipfile
 
@@ -184,7 +185,7 @@ def test_page_callbacks_turn_bad_input_into_page_errors(backend, photos, text_fi
         on_check([str(photos[0])])
     options = ("complete", 3, 0, "cosine", 3.0, False, 3.0, "points", True)
     with pytest.raises(gr.Error, match="needs two or more images"):
-        on_run([str(photos[0])], [], *options, progress=lambda *a, **k: None)
+        asyncio.run(on_run([str(photos[0])], [], *options, progress=lambda *a, **k: None))
 
 
 def test_page_error_messages_are_html_escaped(backend, tmp_path):
@@ -202,9 +203,9 @@ def test_run_callback_returns_what_the_page_shows(backend, photos):
     from recon3r.demo.app import make_callbacks
 
     _, _, on_run = make_callbacks(backend)
-    glb, gallery, downloads, summary = on_run([str(p) for p in photos[:2]], [["view_0.png", ""]], "complete", 3, 0,
-                                              "linear", 3.0, True, 2.0, "points", True,
-                                              progress=lambda *a, **k: None)
+    glb, gallery, downloads, summary = asyncio.run(on_run(
+        [str(p) for p in photos[:2]], [["view_0.png", ""]], "complete", 3, 0, "linear", 3.0, True, 2.0, "points",
+        True, progress=lambda *a, **k: None))
     assert glb.endswith("scene.glb") and glb == downloads[0] and len(gallery) == 4
     assert summary.startswith("```\nimages used: 2 (2 pairs at 224 px)")
 
@@ -213,11 +214,11 @@ def test_unexpected_failures_reach_the_page_as_errors(backend, photos, monkeypat
     import recon3r.reconstruct
     from recon3r.demo.app import make_callbacks
 
-    def broken(config, model=None):
+    def broken(config, model=None, cancel=None):
         raise RuntimeError("linalg.svd did not converge")
 
     monkeypatch.setattr(recon3r.reconstruct, "reconstruct", broken)
     _, _, on_run = make_callbacks(backend)
     with pytest.raises(gr.Error, match=r"the reconstruction failed \(RuntimeError: linalg.svd did not converge\)"):
-        on_run([str(p) for p in photos[:2]], None, "complete", 3, 0, "cosine", 3.0, False, 3.0, "points", True,
-               progress=lambda *a, **k: None)
+        asyncio.run(on_run([str(p) for p in photos[:2]], None, "complete", 3, 0, "cosine", 3.0, False, 3.0,
+                           "points", True, progress=lambda *a, **k: None))
