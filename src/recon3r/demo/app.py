@@ -18,7 +18,9 @@ import contextlib
 import contextvars
 import html
 import os
+import sys
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,6 +33,7 @@ from recon3r.utils.cancel import CancelCheck
 T = TypeVar("T")
 
 LOOPBACK = "127.0.0.1"
+GRACEFUL_SHUTDOWN_S = 1  # seconds open connections get when the demo stops
 ALL_INTERFACES = "0.0.0.0"
 
 INTRO = """\
@@ -156,8 +159,6 @@ def build_demo(model: Any, settings: DemoSettings | None = None, *, backend: Dem
     disable_telemetry()
     import gradio as gr
 
-    from recon3r.demo.components import PhotoUpload
-
     backend = backend or DemoBackend(model, settings)
     limits = backend.settings
     on_images, on_check, on_run = make_callbacks(backend)
@@ -170,8 +171,8 @@ def build_demo(model: Any, settings: DemoSettings | None = None, *, backend: Dem
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=1):
-                images = PhotoUpload(label=f"Images (2 to {limits.max_images}, up to {limits.max_file_mb:g} MB each)",
-                                     file_count="multiple", type="filepath", elem_id="images")
+                images = gr.File(label=f"Images (2 to {limits.max_images}, up to {limits.max_file_mb:g} MB each)",
+                                 file_count="multiple", type="filepath", elem_id="images")
                 captions = gr.Dataframe(headers=["image", "caption"], value=[], type="array", interactive=True,
                                         label="Captions (from EXIF where present; editable)", elem_id="captions",
                                         static_columns=[0], column_count=2, wrap=True)
@@ -204,11 +205,15 @@ def build_demo(model: Any, settings: DemoSettings | None = None, *, backend: Dem
                                     file_count="multiple", interactive=False, elem_id="downloads")
                 summary = gr.Markdown(elem_id="summary")
 
-        images.change(on_images, inputs=images, outputs=captions, api_name="captions")
-        checked = run.click(on_check, inputs=images, outputs=None, api_name="check")
+        # preprocess=False: the callbacks get the uploads as {"path": ...} records (gradio has already
+        # checked that each lies in its upload folder). gr.File's own preprocess would leave an empty
+        # temporary file in gradio's cache per photo and per event.
+        images.change(on_images, inputs=images, outputs=captions, api_name="captions", preprocess=False)
+        checked = run.click(on_check, inputs=images, outputs=None, api_name="check", preprocess=False)
         checked.success(on_run, inputs=[images, captions, graph, graph_param, niter, schedule, min_conf, mask_far,
                                         far_ratio, geometry, frusta],
-                        outputs=[scene3d, maps, downloads, summary], concurrency_limit=1, api_name="reconstruct")
+                        outputs=[scene3d, maps, downloads, summary], concurrency_limit=1, api_name="reconstruct",
+                        preprocess=False)
     return demo
 
 
@@ -236,6 +241,11 @@ class DemoServer:
         """Stop the run in progress at its next check, stop serving, and delete every temporary file."""
         with signals_deferred():
             self.backend.close()
+            http = getattr(self.blocks, "server", None)  # uvicorn's Server, once launched
+            if http is not None:
+                # Open streams (a client still waiting on a stopped run) would hold uvicorn's
+                # graceful shutdown, and gradio waits 5 s for it: give them a second.
+                http.config.timeout_graceful_shutdown = GRACEFUL_SHUTDOWN_S
             self.blocks.close(verbose=False)
             self.session.close()
 
@@ -287,8 +297,15 @@ def launch(weights: str | Path | None = None, settings: DemoSettings | None = No
             raise
         if not block:
             return server
+        # Not gradio's block_thread(): on Ctrl-C it stops the HTTP server first, which waits (up to
+        # 5 s) for the request in progress while its run goes on. server.close() stops the run first.
         try:
-            demo.block_thread()  # returns on KeyboardInterrupt: SIGINT, or SIGTERM through stop_on_terminate
+            while demo.is_running:
+                time.sleep(0.1)
+        except KeyboardInterrupt as stop:  # SIGINT, or SIGTERM through stop_on_terminate
+            if not quiet:
+                print(f"recon3r demo: {stop or 'interrupted'}; stopping and deleting {session.folder}",
+                      file=sys.stderr)
         finally:
             server.close()
     return server

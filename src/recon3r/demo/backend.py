@@ -323,9 +323,12 @@ def unique_names(paths: Sequence[Path]) -> list[str]:
 
 
 def caption_map(rows: Sequence[Sequence[Any]] | Any | None) -> dict[str, str | None]:
-    """Captions-table rows [name, caption] → {name: caption or None}; accepts a pandas DataFrame too."""
+    """Captions-table rows [name, caption] → {name: caption or None}; accepts a pandas DataFrame, or
+    the table as gradio sends it ({"headers": ..., "data": rows}), too."""
     if rows is None:
         return {}
+    if isinstance(rows, dict):
+        rows = rows.get("data") or []
     if hasattr(rows, "values") and hasattr(rows, "columns"):  # pandas DataFrame
         rows = rows.values.tolist()
     out: dict[str, str | None] = {}
@@ -400,7 +403,7 @@ def _display_name(path: Path) -> str:
 
 
 def _as_path(item: Any) -> str:
-    """Gradio hands uploads over as paths, or (older versions) as objects with a `.name`/`path`."""
+    """Uploads arrive as paths, as gradio's {"path": ...} records, or as objects with a `.path`/`.name`."""
     if isinstance(item, (str, Path)):
         return str(item)
     for attribute in ("path", "name"):
