@@ -49,7 +49,7 @@ class DemoSettings:
     max_megapixels: float = 40.0  # per image, checked from the header before decoding
     max_iterations: int = 1000  # alignment iterations per run (the slider's maximum)
     # images × alignment iterations per run (two images need no iterations): bounds the CPU time
-    # one request can take, about 1.5 min for 10 images × 300 iterations of the 224 model on one core
+    # one request can take: about 2 min of one core for 10 images × 300 iterations (example model)
     max_image_iterations: int = 3000
     batch_size: int = 8
     workdir: Path | None = None  # parent of the per-run folders; None: a fresh temporary folder
