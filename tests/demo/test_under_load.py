@@ -102,7 +102,10 @@ def test_stop_signals_remove_every_temporary_file_of_the_session(start_demo, pho
     demo = start_demo()
     client = connect(demo.url)
     client.predict(*request(photos[:2], 0), api_name="/reconstruct")  # uploads, results, a COLMAP zip
-    assert session_runs(demo)
+    assert len(session_runs(demo)) == 1
+    files = [f for f in demo.tmpdir.rglob("*") if f.is_file()]
+    assert [f.parent.parent.name for f in files if f.name == "scene.glb"] == ["runs"]  # served from where written
+    assert [f.name for f in files if f.stat().st_size == 0] == []  # no stray empty file per upload
     heavy = connect(demo.url).submit(*request(five_photos, 600), api_name="/reconstruct")
     wait_until_running([heavy])
     tick = time.perf_counter()
