@@ -21,3 +21,11 @@ class ImageLoadError(Recon3rError):
 
 class OutputError(Recon3rError):
     """An output path cannot be used: a file where a folder is needed, an input, unwritable, or not empty."""
+
+
+class Cancelled(Exception):
+    """A run was cancelled by its caller (see `recon3r.utils.cancel`).
+
+    Not a `Recon3rError`: nothing was wrong with the input, and code that catches bad-input
+    errors (`ValueError`) must not swallow a cancellation.
+    """

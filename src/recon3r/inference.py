@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from recon3r.utils.cancel import CancelCheck, raise_if_cancelled
 from recon3r.utils.device import module_device
 
 if TYPE_CHECKING:
@@ -37,6 +38,7 @@ def run_pairs(
     device: torch.device | str | None = None,
     progress: bool = True,
     amp_dtype: torch.dtype | None = None,
+    cancel: CancelCheck | None = None,
 ) -> list[PairPrediction]:
     """Run a DUSt3R-interface pair model over `pairs`; predictions come back in the order of `pairs`.
 
@@ -45,7 +47,8 @@ def run_pairs(
     After each batch only `pts3d`/`conf` are kept, moved to the CPU as float32: memory grows with
     the number of pairs times the output size, never with the model's intermediate features.
     The device is `device` or else the model's parameters' device; `amp_dtype` enables autocast.
-    The model's train/eval mode is left as it is.
+    The model's train/eval mode is left as it is. `cancel` (see `recon3r.utils.cancel`) is asked
+    before each batch; when it returns True, `recon3r.errors.Cancelled` is raised.
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -57,7 +60,8 @@ def run_pairs(
     from recon3r.utils.progress import progress as progress_bar
 
     desc = f"pair inference ({len(pairs)} pairs)"
-    for batch in progress_bar(batches, desc=desc, total=len(batches), enabled=progress):
+    for number, batch in enumerate(progress_bar(batches, desc=desc, total=len(batches), enabled=progress)):
+        raise_if_cancelled(cancel, f"pair inference batch {number + 1} of {len(batches)}")
         predictions = _run_batch(model, [pairs[k] for k in batch], device, amp_dtype)
         for k, prediction in zip(batch, predictions):
             out[k] = prediction

@@ -15,6 +15,7 @@ import torch
 
 from recon3r.errors import ConfigError
 from recon3r.scene import Scene
+from recon3r.utils.cancel import CancelCheck, raise_if_cancelled
 
 
 @dataclass
@@ -109,11 +110,15 @@ def check_config(config: ReconstructConfig):
     return check_output_dir(config.out, "reconstruct", inputs=inputs, overwrite=config.overwrite)
 
 
-def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None) -> ReconstructResult:
+def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None, *,
+                cancel: CancelCheck | None = None) -> ReconstructResult:
     """Run the whole pipeline; `model` may be passed to reuse an already loaded one.
 
     Options and the output folder are checked first (`check_config`); files are written into a
     temporary sibling of `config.out` that replaces it only once every export is complete.
+
+    `cancel` (see `recon3r.utils.cancel`) is asked between stages, per inference batch and per
+    alignment step; when it returns True the run stops there with `recon3r.errors.Cancelled`.
     """
     from recon3r import load_model
     from recon3r.align import global_align
@@ -143,9 +148,11 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
     known = _known_cameras(config, views)
     pairs = make_pairs(views, graph=config.graph, symmetrize=True)
     tick = time.perf_counter()
-    predictions = run_pairs(model, pairs, batch_size=config.batch_size, device=device, progress=config.progress)
+    predictions = run_pairs(model, pairs, batch_size=config.batch_size, device=device, progress=config.progress,
+                            cancel=cancel)
     timings["inference"] = time.perf_counter() - tick
 
+    raise_if_cancelled(cancel, "global alignment")
     tick = time.perf_counter()
     scene = global_align(
         predictions,
@@ -158,6 +165,7 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
         transforms=[v.transform for v in views],
         device=device,
         progress=config.progress,
+        cancel=cancel,
         **known,
     )
     scene.sources = [str(v.path or v.name) for v in views]
@@ -172,6 +180,7 @@ def reconstruct(config: ReconstructConfig, model: torch.nn.Module | None = None)
     low = low_confidence_warning(confidences, min_conf)
     if low is not None:
         messages.append(low + ("; the point exports (PLY, GLB, COLMAP points) will be empty" if kept == 0 else ""))
+    raise_if_cancelled(cancel, "export")
     files: dict[str, Path] = {}
     if output is not None:
         tick = time.perf_counter()

@@ -1,5 +1,6 @@
 """The demo's callbacks without a browser: uploads, EXIF captions, one reconstruction, errors."""
 
+import asyncio
 import json
 import zipfile
 
@@ -184,7 +185,7 @@ def test_page_callbacks_turn_bad_input_into_page_errors(backend, photos, text_fi
         on_check([str(photos[0])])
     options = ("complete", 3, 0, "cosine", 3.0, False, 3.0, "points", True)
     with pytest.raises(gr.Error, match="needs two or more images"):
-        on_run([str(photos[0])], [], *options, progress=lambda *a, **k: None)
+        asyncio.run(on_run([str(photos[0])], [], *options, progress=lambda *a, **k: None))
 
 
 def test_page_error_messages_are_html_escaped(backend, tmp_path):
@@ -202,9 +203,9 @@ def test_run_callback_returns_what_the_page_shows(backend, photos):
     from recon3r.demo.app import make_callbacks
 
     _, _, on_run = make_callbacks(backend)
-    glb, gallery, downloads, summary = on_run([str(p) for p in photos[:2]], [["view_0.png", ""]], "complete", 3, 0,
-                                              "linear", 3.0, True, 2.0, "points", True,
-                                              progress=lambda *a, **k: None)
+    glb, gallery, downloads, summary = asyncio.run(on_run(
+        [str(p) for p in photos[:2]], [["view_0.png", ""]], "complete", 3, 0, "linear", 3.0, True, 2.0, "points",
+        True, progress=lambda *a, **k: None))
     assert glb.endswith("scene.glb") and glb == downloads[0] and len(gallery) == 4
     assert summary.startswith("```\nimages used: 2 (2 pairs at 224 px)")
 
@@ -213,11 +214,111 @@ def test_unexpected_failures_reach_the_page_as_errors(backend, photos, monkeypat
     import recon3r.reconstruct
     from recon3r.demo.app import make_callbacks
 
-    def broken(config, model=None):
+    def broken(config, model=None, cancel=None):
         raise RuntimeError("linalg.svd did not converge")
 
     monkeypatch.setattr(recon3r.reconstruct, "reconstruct", broken)
     _, _, on_run = make_callbacks(backend)
     with pytest.raises(gr.Error, match=r"the reconstruction failed \(RuntimeError: linalg.svd did not converge\)"):
-        on_run([str(p) for p in photos[:2]], None, "complete", 3, 0, "cosine", 3.0, False, 3.0, "points", True,
-               progress=lambda *a, **k: None)
+        asyncio.run(on_run([str(p) for p in photos[:2]], None, "complete", 3, 0, "cosine", 3.0, False, 3.0,
+                           "points", True, progress=lambda *a, **k: None))
+
+
+# ------------------------------------------------------------------ limits, cancellation, storage
+def test_runs_over_the_image_iteration_limit_are_refused_with_what_fits(tiny_model, photos, tmp_path):
+    backend = DemoBackend(tiny_model, DemoSettings(workdir=tmp_path, max_iterations=500, max_image_iterations=600))
+    with pytest.raises(ConfigError, match=r"3 images × 300 alignment iterations = 900 image-iterations, over this "
+                                          r"demo's limit of 600 per run; use at most 200 iterations with 3 images"):
+        backend.run(photos, None, RunOptions(niter=300))
+    with pytest.raises(ConfigError, match="alignment iterations must be between 0 and 500, got 501"):
+        backend.run(photos[:2], None, RunOptions(niter=501))
+    backend.settings.check_work(2, 500)  # two images are aligned without iterations: no image-iterations
+    backend.settings.check_work(3, 200)
+    assert list(tmp_path.iterdir()) == []  # refused before any folder is made
+
+
+def test_a_cancelled_run_stops_and_leaves_no_run_folder(tiny_model, photos, tmp_path):
+    from recon3r.errors import Cancelled
+
+    backend = DemoBackend(tiny_model, DemoSettings(workdir=tmp_path, image_size=224))
+    checks = []
+
+    def cancel_during_alignment():
+        checks.append(1)
+        return len(checks) >= 5  # checks: the start, the inference batch, the stage boundary, steps 1 and 2
+
+    with pytest.raises(Cancelled, match="alignment step 2 of 300"):
+        backend.run(photos, None, RunOptions(niter=300), cancel=cancel_during_alignment)
+    assert list(tmp_path.iterdir()) == []
+    assert backend.run(photos[:2], None, RunOptions(niter=0)).folder.is_dir()  # the lock was released
+
+
+def test_close_stops_the_run_in_progress_and_removes_its_own_folder(tiny_model, photos):
+    import threading
+    import time
+
+    from recon3r.errors import Cancelled
+
+    backend = DemoBackend(tiny_model, DemoSettings(image_size=224))
+    started, outcome = threading.Event(), []
+
+    def run():
+        try:
+            backend.run(photos, None, RunOptions(niter=1000), cancel=lambda: started.set() or False)
+        except Cancelled as err:
+            outcome.append(err)
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    assert started.wait(30)
+    tick = time.perf_counter()
+    backend.close()
+    worker.join(30)
+    assert time.perf_counter() - tick < 10 and len(outcome) == 1
+    assert not backend.workdir.exists()
+
+
+def test_results_are_stored_once_and_old_runs_are_pruned_by_size(tiny_model, photos, tmp_path):
+    backend = DemoBackend(tiny_model, DemoSettings(workdir=tmp_path, image_size=224))
+    first = backend.run(photos[:2], None, RunOptions(niter=0))
+    names = {p.relative_to(first.folder).as_posix() for p in first.folder.rglob("*") if p.is_file()}
+    assert not any(name.startswith(("colmap/", ".colmap")) for name in names)  # only the zip of the COLMAP model
+    assert (first.folder / "images" / "view_0.png").stat().st_ino == photos[0].stat().st_ino  # a link, not a copy
+    size_mb = sum(p.stat().st_size for p in first.folder.rglob("*") if p.is_file()) / 1e6
+    backend.settings.max_results_mb = 1.5 * size_mb  # room for one run, not two
+    second = backend.run(photos[:2], None, RunOptions(niter=0))
+    assert not first.folder.exists() and second.folder.is_dir()
+    assert sorted(tmp_path.iterdir()) == [second.folder]
+
+
+def test_the_captions_table_as_gradio_sends_it():
+    assert caption_map({"headers": ["image", "caption"], "data": [["a.png", "x"], ["b.png", ""]],
+                        "metadata": None}) == {"a.png": "x", "b.png": None}
+
+
+def test_cancelling_a_request_stops_its_work_before_the_cancellation_completes():
+    import time
+
+    from recon3r.demo.app import run_cancellable
+    from recon3r.errors import Cancelled
+
+    events = []
+
+    def work(cancel):
+        while not cancel():
+            time.sleep(0.01)
+        time.sleep(0.2)  # the step in progress ends
+        events.append("stopped")
+        raise Cancelled("cancelled at alignment step 7 of 1000")
+
+    async def cancel_while_running():
+        task = asyncio.ensure_future(run_cancellable(work))
+        await asyncio.sleep(0.1)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        events.append("cancelled")
+
+    asyncio.run(cancel_while_running())
+    assert events == ["stopped", "cancelled"]
+    assert asyncio.run(run_cancellable(lambda cancel: ("done", cancel()))) == ("done", False)

@@ -6,12 +6,8 @@ extra); nothing is installed or downloaded at run time. Saves test-artifacts/dem
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -37,52 +33,15 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 RUN_TIMEOUT_MS = 120_000
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_for_server(url: str, process: subprocess.Popen, timeout: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"the demo exited with code {process.returncode} before serving {url}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"the demo did not answer at {url} within {timeout:.0f} s")
-
-
 @pytest.fixture(scope="module")
-def server(tiny_weights, tmp_path_factory):
+def server(start_demo):
     """`recon3r demo` on a free loopback port, with a 1 MB upload limit; yields (url, process)."""
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("browser_runs")
-    log = open(workdir / "server.log", "w+")  # noqa: SIM115 (closed below)
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", OMP_NUM_THREADS="2")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "recon3r", "demo", "--weights", str(tiny_weights), "--port", str(port),
-         "--image-size", "224", "--device", "cpu", "--max-file-mb", "1", "--workdir", str(workdir / "runs")],
-        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=workdir)
-    url = f"http://127.0.0.1:{port}/"
+    demo = start_demo("--image-size", "224", "--max-file-mb", "1")
     try:
-        wait_for_server(url, process)
-        yield url, process
+        yield demo.url, demo.process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.seek(0)
-        print(log.read()[-4000:])  # shown by pytest when the test fails
-        log.close()
+        demo.stop()
+        print(demo.log_tail())  # shown by pytest when the test fails
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,7 @@ from recon3r.errors import Recon3rError
 from recon3r.geometry import depth_to_world_points
 from recon3r.inference import PairPrediction
 from recon3r.scene import ImageTransform, Scene
+from recon3r.utils.cancel import CancelCheck
 
 MODES = ("auto", "pair", "optimize")
 
@@ -42,6 +43,7 @@ def global_align(
     device: str | torch.device | None = None,
     seed: int = 0,
     progress: bool = True,
+    cancel: CancelCheck | None = None,
 ) -> Scene:
     """Put every image of a pair graph into one scene.
 
@@ -71,6 +73,8 @@ def global_align(
         device: where to compute; defaults to the predictions' device.
         seed: seed of the PnP sampling.
         progress: show a progress bar while optimising.
+        cancel: asked before each optimisation step (see `recon3r.utils.cancel`); raises
+            `recon3r.errors.Cancelled` when it returns True.
 
     Returns:
         A `Scene`: cam-to-world poses (N, 4, 4), intrinsics (N, 3, 3), depth maps, world points,
@@ -128,7 +132,8 @@ def global_align(
             initial_loss = float(model())
         info["time_init_s"] = time.perf_counter() - start
         optimize_start = time.perf_counter()
-        losses = run_optimization(model, niter=int(niter), lr=lr, schedule=schedule, progress=progress)
+        losses = run_optimization(model, niter=int(niter), lr=lr, schedule=schedule, progress=progress,
+                                  cancel=cancel)
         with torch.no_grad():
             final_loss = float(model())
             world_from_cam, intrinsics, depths = (

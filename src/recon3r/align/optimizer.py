@@ -34,6 +34,7 @@ from recon3r.align.parametrization import (
 )
 from recon3r.geometry import apply_transform, invert_transform, make_transform, pixel_grid
 from recon3r.geometry.registration import umeyama
+from recon3r.utils.cancel import CancelCheck, raise_if_cancelled
 from recon3r.utils.progress import progress as progress_bar
 
 SCHEDULES = ("cosine", "linear")
@@ -338,12 +339,18 @@ def run_optimization(
     schedule: str = "cosine",
     lr_min: float = 1e-6,
     progress: bool = True,
+    cancel: CancelCheck | None = None,
 ) -> list[float]:
-    """Minimise `model()` with Adam (β = 0.9, 0.9) for `niter` steps; returns the loss per step."""
+    """Minimise `model()` with Adam (β = 0.9, 0.9) for `niter` steps; returns the loss per step.
+
+    `cancel` (see `recon3r.utils.cancel`) is asked before each step; when it returns True,
+    `recon3r.errors.Cancelled` is raised.
+    """
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=lr, betas=(0.9, 0.9))
     losses = []
     for step in progress_bar(range(niter), desc="global alignment", total=niter, enabled=progress):
+        raise_if_cancelled(cancel, f"alignment step {step + 1} of {niter}")
         for group in optimizer.param_groups:
             group["lr"] = learning_rate(step, niter, lr, schedule, lr_min)
         optimizer.zero_grad(set_to_none=True)

@@ -1,1 +1,1 @@
-"""Small shared utilities (progress bars, seeding, device selection)."""
+"""Small shared utilities (progress bars, seeding, device selection, cooperative cancellation)."""

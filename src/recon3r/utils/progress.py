@@ -20,7 +20,15 @@ def progress(items: Iterable[T], desc: str = "", total: int | None = None, enabl
     except ImportError:
         yield from _plain_progress(items, desc, total)
         return
-    yield from tqdm(items, desc=desc, total=total, dynamic_ncols=True, file=sys.stderr)
+    # Not `yield from`: when a loop over this generator stops early (an error, a cancelled run),
+    # `yield from` would call the iterator's close() without arguments, and gradio's progress
+    # tracker, which stands in for tqdm's iterator inside the demo, needs one. Close the bar instead.
+    bar = tqdm(items, desc=desc, total=total, dynamic_ncols=True, file=sys.stderr)
+    try:
+        for item in bar:  # noqa: UP028
+            yield item
+    finally:
+        bar.close()
 
 
 def _plain_progress(items: Iterable[T], desc: str, total: int | None) -> Iterator[T]:
