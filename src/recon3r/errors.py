@@ -17,3 +17,7 @@ class ConfigError(Recon3rError):
 
 class ImageLoadError(Recon3rError):
     """An image file could not be read or has an unusable size."""
+
+
+class Recon3rWarning(UserWarning):
+    """Something ran, but not as the user may expect (the CLI prints it as one `warning:` line)."""
