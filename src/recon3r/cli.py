@@ -73,10 +73,14 @@ class Recon3rArgumentParser(argparse.ArgumentParser):
                 continue
             for option in list(action.option_strings):
                 for variant in other_spellings(option):
-                    negated = option.startswith("--no-")
-                    if isinstance(action, argparse.BooleanOptionalAction) and variant.startswith("--no-") != negated:
-                        continue  # `--no_x` would read as the positive flag `--no_x`, not the negation of `--x`
                     holder = self._option_string_actions.get(variant)
+                    if (holder is None and isinstance(action, argparse.BooleanOptionalAction)
+                            and option.startswith("--no-") and not variant.startswith("--no-")):
+                        # BooleanOptionalAction reads only `--no-...` as a negation: `--no_x` gets its own action.
+                        self._add_action(argparse._StoreConstAction(
+                            [variant], dest=action.dest, const=False, default=argparse.SUPPRESS, help=argparse.SUPPRESS))
+                        self.alias_spellings.add(variant)
+                        continue
                     if holder is action:
                         continue
                     if holder is not None:
