@@ -258,3 +258,52 @@ def write_raw_megascenes(root, scene_id=7, size=(64, 48)):
 def raw_megascenes():
     """`write_raw_megascenes(root, ...)`: a raw one-scene MegaScenes fixture writer (see its docstring)."""
     return write_raw_megascenes
+
+
+# ---------------------------------------------------------------- a CroCo v2 checkpoint in the released layout
+def _tiny_croco_net(enc_embed_dim, enc_depth, enc_num_heads, dec_embed_dim, dec_depth, dec_num_heads, **_):
+    """CroCoNet's modules under their official names at a tiny size: masked-image pre-training keeps one
+    decoder and a `prediction_head` that reconstructs 16×16×3 pixels per token."""
+    from torch import nn
+
+    from recon3r.models.layers.blocks import Block, DecoderBlock, layer_norm
+    from recon3r.models.layers.patch_embed import make_patch_embed
+    from recon3r.models.layers.rope import RoPE2D
+
+    rope = RoPE2D(100)
+    croco = nn.Module()
+    croco.mask_token = nn.Parameter(torch.randn(1, 1, dec_embed_dim))
+    croco.patch_embed = make_patch_embed("PatchEmbedDust3R", 224, 16, enc_embed_dim)
+    croco.enc_blocks = nn.ModuleList([Block(enc_embed_dim, enc_num_heads, rope=rope) for _ in range(enc_depth)])
+    croco.enc_norm = layer_norm(enc_embed_dim)
+    croco.decoder_embed = nn.Linear(enc_embed_dim, dec_embed_dim)
+    croco.dec_blocks = nn.ModuleList([DecoderBlock(dec_embed_dim, dec_num_heads, rope=rope) for _ in range(dec_depth)])
+    croco.dec_norm = layer_norm(dec_embed_dim)
+    croco.prediction_head = nn.Linear(dec_embed_dim, 16 * 16 * 3)
+    return croco
+
+
+def write_croco_release(path, croco_kwargs, with_kwargs=True, with_args=True, seed=5):
+    """A .pth in CroCo's released layout around a tiny random CroCoNet: the state dict under `model`, the
+    architecture under `croco_kwargs`, the pre-training arguments as an argparse Namespace under `args`.
+    Returns the CroCo-shaped module."""
+    import argparse
+
+    torch.manual_seed(seed)
+    croco = _tiny_croco_net(**croco_kwargs)
+    ckpt = {"model": croco.state_dict()}
+    if with_kwargs:
+        ckpt["croco_kwargs"] = dict(croco_kwargs)
+    if with_args:
+        model = "CroCoNet(" + ", ".join(f"{k}={v!r}" for k, v in croco_kwargs.items()) + ")"
+        ckpt["args"] = argparse.Namespace(model=model, batch_size=64, lr=1.5e-4, epochs=400, output_dir="./output/",
+                                          dataset="habitat_release")
+        ckpt["epoch"] = 399
+    torch.save(ckpt, path)
+    return croco
+
+
+@pytest.fixture(scope="session")
+def croco_release():
+    """`write_croco_release(path, croco_kwargs, ...)` (see its docstring)."""
+    return write_croco_release

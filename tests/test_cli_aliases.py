@@ -26,7 +26,8 @@ def sample_value(action: argparse.Action) -> list[str]:
         options = [c for c in action.choices if c != action.default] or list(action.choices)
         value = str(options[0])
     elif action.type in (int, float):
-        value = str(int(action.default or 0) + 3)
+        default = action.default if isinstance(action.default, (int, float)) else 0
+        value = str(int(default) + 3)
     else:
         value = "x-value"
     return [value] * (2 if action.nargs == 2 else 1)

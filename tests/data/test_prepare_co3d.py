@@ -131,3 +131,17 @@ def test_rerun_resumes_and_rewrites_only_what_is_missing(prepared, capsys):
 def test_missing_raw_folder_is_a_one_line_error(tmp_path, capsys):
     assert main(["data", "co3d", "--co3d_dir", str(tmp_path / "nope"), "--output_dir", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.strip() == f"error: --co3d_dir {tmp_path / 'nope'} is not a folder"
+
+
+def test_one_training_step_on_the_output_with_dust3rs_co3d_spec(prepared, tmp_path):
+    from recon3r.train.config import TrainConfig
+    from recon3r.train.trainer import train
+
+    _, out, _, _ = prepared
+    spec = f"1000 @ Co3d(split='train', ROOT='{out}', aug_crop=16, mask_bg='rand', resolution=224, transform=ColorJitter)"
+    model = ("AsymmetricCroCo3DStereo(pos_embed='RoPE100', img_size=(224, 224), head_type='linear', output_mode='pts3d', "
+             "depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), enc_embed_dim=32, enc_depth=2, enc_num_heads=2, "
+             "dec_embed_dim=32, dec_depth=2, dec_num_heads=2)")
+    summary = train(TrainConfig(model=model, train_dataset=spec, max_steps=1, batch_size=2, lr=1e-4, device="cpu",
+                                output_dir=str(tmp_path / "run"), log_freq=1), show_progress=False)
+    assert summary["global_step"] == 1 and np.isfinite(summary["train"]["loss"])

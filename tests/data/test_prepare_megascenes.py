@@ -104,3 +104,17 @@ def test_min_overlap_and_scene_ids(tmp_path, raw_megascenes):
     assert report.written == 5  # image 4 now pairs with images 0 and 3
     with pytest.raises(ValueError, match="no reconstruct/ folder"):
         prepare_megascenes(MegaScenesPrepareConfig(megascenes_dir=str(tmp_path), output_dir=str(tmp_path / "x")))
+
+
+def test_one_training_step_on_the_output_with_the_multimodal_seeds_megascenes_spec(prepared, tmp_path):
+    from recon3r.train.config import TrainConfig
+    from recon3r.train.trainer import train
+
+    _, out, _, _, _, _ = prepared
+    spec = f"MegaScenes('{out / 'train_pairs.pkl'}', '{out / 'train_images.pkl'}', split='train', resolution=(224,224))"
+    model = ("AsymmetricCroCo3DStereoAndText(patch_embed_cls='ManyAR_PatchEmbed', img_size=(224, 224), "
+             "depth_mode=('exp', -inf, inf), conf_mode=('exp', 1, inf), pos_embed='RoPE100', enc_embed_dim=32, "
+             "enc_depth=2, enc_num_heads=2, dec_embed_dim=32, dec_depth=2, dec_num_heads=2)")
+    summary = train(TrainConfig(model=model, train_dataset=spec, max_steps=1, batch_size=2, lr=1e-4, device="cpu",
+                                output_dir=str(tmp_path / "run"), log_freq=1), show_progress=False)
+    assert summary["global_step"] == 1 and np.isfinite(summary["train"]["loss"])

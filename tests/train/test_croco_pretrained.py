@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
-
 import pytest
 import torch
-from torch import nn
 
 from recon3r.cli import main
 from recon3r.errors import CheckpointError
-from recon3r.models.layers.blocks import Block, DecoderBlock, layer_norm
-from recon3r.models.layers.patch_embed import make_patch_embed
-from recon3r.models.layers.rope import RoPE2D
 from recon3r.models.registry import build_model
 from recon3r.train.pretrained import format_pretrained_report, load_pretrained
 
@@ -24,43 +18,10 @@ PAIR_SPEC = ("AsymmetricCroCo3DStereo(pos_embed='RoPE100', img_size=(32, 48), he
              "enc_num_heads=2, dec_embed_dim=32, dec_depth=2, dec_num_heads=2)")
 
 
-class TinyCroCoNet(nn.Module):
-    """CroCoNet's modules under their official names at a tiny size: masked-image pre-training keeps one
-    decoder and a `prediction_head` that reconstructs 16×16×3 pixels per token."""
-
-    def __init__(self, enc_embed_dim, enc_depth, enc_num_heads, dec_embed_dim, dec_depth, dec_num_heads, **_):
-        super().__init__()
-        rope = RoPE2D(100)
-        self.mask_token = nn.Parameter(torch.randn(1, 1, dec_embed_dim))
-        self.patch_embed = make_patch_embed("PatchEmbedDust3R", 224, 16, enc_embed_dim)
-        self.enc_blocks = nn.ModuleList([Block(enc_embed_dim, enc_num_heads, rope=rope) for _ in range(enc_depth)])
-        self.enc_norm = layer_norm(enc_embed_dim)
-        self.decoder_embed = nn.Linear(enc_embed_dim, dec_embed_dim)
-        self.dec_blocks = nn.ModuleList([DecoderBlock(dec_embed_dim, dec_num_heads, rope=rope) for _ in range(dec_depth)])
-        self.dec_norm = layer_norm(dec_embed_dim)
-        self.prediction_head = nn.Linear(dec_embed_dim, 16 * 16 * 3)
-
-
-def write_croco_release(path, croco: nn.Module, croco_kwargs=CROCO_KWARGS, with_kwargs=True, with_args=True):
-    """A .pth in CroCo's released layout: the state dict under `model`, the architecture under
-    `croco_kwargs` and the pre-training arguments as an argparse Namespace under `args`."""
-    ckpt = {"model": croco.state_dict()}
-    if with_kwargs:
-        ckpt["croco_kwargs"] = dict(croco_kwargs)
-    if with_args:
-        model = "CroCoNet(" + ", ".join(f"{k}={v!r}" for k, v in croco_kwargs.items()) + ")"
-        ckpt["args"] = argparse.Namespace(model=model, batch_size=64, lr=1.5e-4, epochs=400, output_dir="./output/",
-                                          dataset="habitat_release")
-        ckpt["epoch"] = 399
-    torch.save(ckpt, path)
-    return path
-
-
 @pytest.fixture(scope="module")
-def croco(tmp_path_factory):
-    torch.manual_seed(5)
-    model = TinyCroCoNet(**CROCO_KWARGS)
-    return model, write_croco_release(tmp_path_factory.mktemp("croco") / "CroCo_V2_ViTLarge_BaseDecoder.pth", model)
+def croco(tmp_path_factory, croco_release):
+    path = tmp_path_factory.mktemp("croco") / "CroCo_V2_ViTLarge_BaseDecoder.pth"
+    return croco_release(path, CROCO_KWARGS), path
 
 
 def test_release_layout_initialises_encoder_and_both_decoders(croco):
@@ -86,16 +47,16 @@ def test_release_layout_initialises_encoder_and_both_decoders(croco):
     assert "ignored (unexpected_keys, 2): [prediction_head.bias, prediction_head.weight]" in text
 
 
-def test_args_only_layout_of_the_pretraining_code(croco, tmp_path):
-    source, _ = croco
-    path = write_croco_release(tmp_path / "checkpoint-last.pth", source, with_kwargs=False)
+def test_args_only_layout_of_the_pretraining_code(tmp_path, croco_release):
+    path = tmp_path / "checkpoint-last.pth"
+    croco_release(path, CROCO_KWARGS, with_kwargs=False)
     report = load_pretrained(build_model("AsymmetricCroCo3DStereo", PAIR), path)
     assert report["source"] == "CroCo pre-training checkpoint" and report["croco"]["dec_num_heads"] == 2
 
 
-def test_a_croco_checkpoint_of_another_architecture_is_refused(tmp_path):
-    other = dict(CROCO_KWARGS, enc_num_heads=4)
-    path = write_croco_release(tmp_path / "croco.pth", TinyCroCoNet(**other), other)
+def test_a_croco_checkpoint_of_another_architecture_is_refused(tmp_path, croco_release):
+    path = tmp_path / "croco.pth"
+    croco_release(path, dict(CROCO_KWARGS, enc_num_heads=4))
     with pytest.raises(CheckpointError, match=r"enc_num_heads=4 \(model: 2\); set the same values in --model"):
         load_pretrained(build_model("AsymmetricCroCo3DStereo", PAIR), path)
 

@@ -6,19 +6,24 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from recon3r.seeds import add_seed_train_arguments
     from recon3r.train.config import add_config_arguments
 
     parser.epilog = (
         "Multi-GPU / multi-node: torchrun --nproc_per_node=N -m recon3r train ...  "
-        "A run resumes automatically from OUTPUT_DIR/checkpoint-last."
+        "A run resumes automatically from OUTPUT_DIR/checkpoint-last. DUSt3R's train.py flags work as written "
+        "(see docs/from-the-seeds.md)."
     )
     add_config_arguments(parser)
+    add_seed_train_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from recon3r.seeds import check_seed_train_args
     from recon3r.train.config import config_from_args
     from recon3r.train.trainer import train
 
+    check_seed_train_args(args)
     summary = train(config_from_args(args))
     print(f"done: epoch {summary['epoch']}, step {summary['global_step']}, best test loss {summary['best_test_loss']:.4g}")
     return 0
