@@ -119,3 +119,10 @@ def test_other_spellings():
     assert other_spellings("--image-size") == ["--image_size"]
     assert other_spellings("--no-freeze_encoder") == ["--no-freeze-encoder", "--no_freeze_encoder"]
     assert other_spellings("--out") == [] and other_spellings("-h") == []
+
+
+def test_errors_name_the_declared_spelling(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["demo", "--image_size", "300"])
+    err = capsys.readouterr().err
+    assert "argument --image-size: invalid choice" in err and "--image_size" not in err.splitlines()[-1]

@@ -113,6 +113,12 @@ class Recon3rArgumentParser(argparse.ArgumentParser):
         with self._declared_spellings_only():
             return super().format_usage()
 
+    def error(self, message: str):
+        # argparse names an option by all its spellings ("--image-size/--image_size"): keep the declared one.
+        for alias in sorted(self.alias_spellings, key=len, reverse=True):
+            message = message.replace(f"/{alias}", "")
+        super().error(message)
+
     def _get_option_tuples(self, option_string: str):
         # An abbreviation matching `--image-size` and `--image_size` means one option: keep one
         # match per action, so argparse does not call it ambiguous.

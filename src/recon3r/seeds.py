@@ -84,8 +84,8 @@ def unavailable_dataset_refusal(specs: dict[str, str]) -> str | None:
 class _ToMultiView(ast.NodeTransformer):
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
         node = self.generic_visit(node)
-        if isinstance(node.op, ast.UAdd) and not isinstance(node.operand, ast.Constant):
-            return node.operand  # DUSt3R's leading "+"
+        if isinstance(node.op, ast.UAdd):
+            return node.operand  # DUSt3R's leading "+" ("+ 100_000 @ A" reads as "(+100000) @ A")
         return node
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
