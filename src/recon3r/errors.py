@@ -29,3 +29,7 @@ class Cancelled(Exception):
     Not a `Recon3rError`: nothing was wrong with the input, and code that catches bad-input
     errors (`ValueError`) must not swallow a cancellation.
     """
+
+
+class Recon3rWarning(UserWarning):
+    """Something ran, but not as the user may expect (the CLI prints it as one `warning:` line)."""

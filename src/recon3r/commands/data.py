@@ -1,4 +1,11 @@
-"""`recon3r data make-procedural --out DIR --scenes N --views V`: write procedural scenes to disk."""
+"""`recon3r data ACTION`: make datasets.
+
+- `make-procedural --out DIR --scenes N --views V`: write procedural scenes to disk;
+- `co3d --co3d_dir RAW --output_dir OUT [--single_sequence_subset]`: raw CO3D v2 → what `Co3d` reads
+  (DUSt3R's preprocess_co3d.py, same flags);
+- `megascenes --megascenes_dir RAW --output_dir OUT`: MegaScenes COLMAP reconstructions → what
+  `MegaScenes` reads.
+"""
 
 from __future__ import annotations
 
@@ -33,6 +40,48 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
                       help="replace a dataset an earlier `recon3r data make-procedural` wrote")
     make.set_defaults(_data_run=run_make_procedural)
+
+    co3d = sub.add_parser(
+        "co3d",
+        help="raw CO3D v2 (frame/sequence annotations, set lists, images, depths, masks) → the Co3d loader's layout",
+        description="Prepare raw CO3D v2 for training, as DUSt3R's datasets_preprocess/preprocess_co3d.py does "
+        "(same flags): selected frames with OpenCV cameras, depth maps and masks, and selected_seqs_{train,test}.json. "
+        "Read the result with Co3d(ROOT='OUTPUT_DIR', split=...). Resumes where an earlier run stopped; skipped "
+        "frames are listed with their reason in OUTPUT_DIR/skipped_frames.json.",
+    )
+    co3d.add_argument("--co3d_dir", required=True, help="the raw CO3D v2 folder (one sub-folder per category)")
+    co3d.add_argument("--output_dir", default="data/co3d_processed", help="where to write (default data/co3d_processed)")
+    co3d.add_argument("--single_sequence_subset", action="store_true",
+                      help="prepare the single-sequence subset (manyview_dev set lists) instead of fewview_train")
+    co3d.add_argument("--category", default=None, help="one category only (default: every category folder)")
+    co3d.add_argument("--num_sequences_per_object", type=int, default=50, help="most sequences per category (default 50)")
+    co3d.add_argument("--seed", type=int, default=42, help="seed of the sequence sampling (default 42, as DUSt3R)")
+    co3d.add_argument("--min_quality", type=float, default=0.5, help="least viewpoint_quality_score (default 0.5)")
+    co3d.add_argument("--img_size", type=int, default=512,
+                      help="short side ≥ img_size·3/4 and long side ≥ img_size after resizing (default 512)")
+    co3d.add_argument("--quiet", action="store_true", help="no progress bars")
+    co3d.set_defaults(_data_run=run_co3d)
+
+    mega = sub.add_parser(
+        "megascenes",
+        help="MegaScenes COLMAP reconstructions + image metadata → the MegaScenes loader's pair and image files",
+        description="Prepare MegaScenes for training: from ROOT/reconstruct/<scene>/sparses/<n>/*.bin (COLMAP) and "
+        "ROOT/images/<scene>/ (photos, raw_metadata.json), write OUTPUT_DIR/SPLIT_pairs.pkl and SPLIT_images.pkl, "
+        "read with MegaScenes('OUTPUT_DIR/SPLIT_pairs.pkl', 'OUTPUT_DIR/SPLIT_images.pkl', split=SPLIT). Pairs share "
+        "3D points; captions come from the EXIF metadata. Resumes scene by scene; skipped images are listed with "
+        "their reason in OUTPUT_DIR/skipped_images.json.",
+    )
+    mega.add_argument("--megascenes_dir", required=True, help="the MegaScenes folder (holding reconstruct/ and images/)")
+    mega.add_argument("--output_dir", required=True, help="where to write the pair and image files")
+    mega.add_argument("--scenes", default=None,
+                      help="comma-separated scene ids (7 or 000/007; default: every scene with a reconstruction)")
+    mega.add_argument("--split", default="train", help="split name, used in the file names (default train)")
+    mega.add_argument("--min_overlap", type=float, default=0.1,
+                      help="a pair shares at least this fraction of the smaller image's 3D points (default 0.1)")
+    mega.add_argument("--max_pairs_per_scene", type=int, default=0, help="sample at most this many pairs per scene (0: all)")
+    mega.add_argument("--seed", type=int, default=0, help="seed of the pair sampling")
+    mega.add_argument("--quiet", action="store_true", help="no progress bars")
+    mega.set_defaults(_data_run=run_megascenes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -84,3 +133,33 @@ def _is_recon3r_dataset(folder: Path) -> bool:
         return json.loads((folder / "dataset.json").read_text(encoding="utf-8")).get("format") == FORMAT_NAME
     except (OSError, ValueError, AttributeError):
         return False
+
+
+def run_co3d(args: argparse.Namespace) -> int:
+    from recon3r.data.prepare.co3d import Co3dPrepareConfig, prepare_co3d
+
+    config = Co3dPrepareConfig(
+        co3d_dir=args.co3d_dir, output_dir=args.output_dir, single_sequence_subset=args.single_sequence_subset,
+        category=args.category, num_sequences_per_object=args.num_sequences_per_object, seed=args.seed,
+        min_quality=args.min_quality, img_size=args.img_size, progress=not args.quiet,
+    )
+    report = prepare_co3d(config)
+    print(report.summary(f"CO3D frames → {args.output_dir}"))
+    print(f"read it with Co3d(ROOT='{args.output_dir}', split='train') (and split='test')")
+    return 0
+
+
+def run_megascenes(args: argparse.Namespace) -> int:
+    from recon3r.data.prepare.megascenes import MegaScenesPrepareConfig, prepare_megascenes
+
+    scenes = [s for s in (args.scenes or "").split(",") if s.strip()] or None
+    config = MegaScenesPrepareConfig(
+        megascenes_dir=args.megascenes_dir, output_dir=args.output_dir, scenes=scenes, split=args.split,
+        min_overlap=args.min_overlap, max_pairs_per_scene=args.max_pairs_per_scene, seed=args.seed,
+        progress=not args.quiet,
+    )
+    report = prepare_megascenes(config)
+    print(report.summary(f"MegaScenes images → {args.output_dir}"))
+    out = args.output_dir
+    print(f"read it with MegaScenes('{out}/{args.split}_pairs.pkl', '{out}/{args.split}_images.pkl', split='{args.split}')")
+    return 0

@@ -165,6 +165,13 @@ class MegaScenes(MultiViewDataset):
 
 def _read_metadata(path: Path) -> dict[str, str]:
     """{file name: "name: value, ..."} from a Wikimedia raw_metadata.json; {} if absent or malformed."""
+    return {title: ", ".join(f"{name}: {value}" for name, value in items.items())
+            for title, items in read_commonmetadata(path).items()}
+
+
+def read_commonmetadata(path: Path) -> dict[str, dict[str, object]]:
+    """{file name: {field name: value}} of each image's `commonmetadata` (EXIF fields, among others)
+    in a Wikimedia raw_metadata.json; {} if the file is absent or malformed."""
     try:
         elements = json.loads(path.read_text(encoding="utf-8"))["elements"]
     except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
@@ -175,7 +182,7 @@ def _read_metadata(path: Path) -> dict[str, str]:
             try:
                 items = entry["imageinfo"][0]["commonmetadata"]
                 title = entry["title"].split(":", 1)[1]
-                out[title] = ", ".join(f"{item['name']}: {item['value']}" for item in items)
+                out[title] = {item["name"]: item["value"] for item in items}
             except (KeyError, IndexError, TypeError, AttributeError):
                 continue
     return out

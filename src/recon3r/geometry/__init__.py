@@ -12,6 +12,7 @@ from recon3r.geometry.cameras import (
     depth_to_points_with_focal,
     depth_to_world_points,
     image_center,
+    opencv_from_pytorch3d,
     pixel_grid,
     project_points,
 )
@@ -42,6 +43,7 @@ __all__ = [
     "make_transform",
     "median_camera_distance",
     "normalize_pointmaps",
+    "opencv_from_pytorch3d",
     "pixel_grid",
     "project_points",
     "umeyama",

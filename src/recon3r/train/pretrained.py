@@ -1,47 +1,127 @@
-"""Initialise a model from a DUSt3R or CroCo checkpoint (`--pretrained`)."""
+"""Initialise a model from a DUSt3R or CroCo checkpoint (`--pretrained`).
+
+Accepted files:
+- a DUSt3R `.pth` (`{"model": state_dict, "args": Namespace(model="AsymmetricCroCo3DStereo(...)"), ...}`),
+  or a bare state dict;
+- a released CroCo v2 `.pth` such as `CroCo_V2_ViTLarge_BaseDecoder.pth`: `model` (CroCoNet's state
+  dict: `patch_embed`, `mask_token`, `enc_blocks`, `enc_norm`, `decoder_embed`, `dec_blocks`,
+  `dec_norm`, `prediction_head`) with its architecture under `croco_kwargs` (a dict) and/or `args`
+  (the pre-training Namespace, whose `model` is `"CroCoNet(enc_embed_dim=..., ...)"`). Its single
+  decoder initialises both of DUSt3R's (`dec_blocks` is copied into `dec_blocks2`, as DUSt3R's
+  `load_state_dict` does); `prediction_head` (CroCo's reconstruction head) is ignored;
+- a recon3r `model.safetensors` or a folder holding one, e.g. a training run's `checkpoint-best/`.
+  DUSt3R names those files `checkpoint-best.pth`: a missing `X.pth` next to a folder `X/` means it.
+
+`.pth` files are read with the restricted unpickler (tensors, containers, `argparse.Namespace`),
+and architecture strings are parsed with `ast`, never `eval`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from recon3r.errors import CheckpointError
 
+#: CroCoNet's constructor defaults, for `croco_kwargs` / `args.model` that leave some out.
+CROCO_DEFAULTS: dict[str, Any] = dict(
+    img_size=224, patch_size=16, enc_embed_dim=768, enc_depth=12, enc_num_heads=12, dec_embed_dim=512,
+    dec_depth=8, dec_num_heads=16, mlp_ratio=4, norm_im2_in_dec=True, pos_embed="cosine",
+)
+# Architecture arguments that must agree: the same tensor shapes could otherwise mean different models.
+_MUST_MATCH = ("patch_size", "enc_embed_dim", "enc_num_heads", "dec_embed_dim", "dec_num_heads")
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The weights of a `.pth` (DUSt3R or CroCo, read without running pickled code) or a safetensors folder/file."""
-    from recon3r.models.checkpoint import WEIGHTS_NAME, restricted_torch_load, strip_prefix
 
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """`path`, or the recon3r checkpoint folder a DUSt3R-style `.../checkpoint-best.pth` stands for."""
     path = Path(path)
+    if not path.exists() and path.suffix == ".pth" and path.with_suffix("").is_dir():
+        return path.with_suffix("")
     if not path.exists():
         raise FileNotFoundError(f"pretrained checkpoint not found: {path}")
+    return path
+
+
+def read_pretrained(path: str | Path) -> tuple[dict[str, torch.Tensor], str, dict[str, Any] | None]:
+    """(state dict, what the file is, CroCo architecture or None) of a checkpoint (module docstring)."""
+    from recon3r.models.checkpoint import WEIGHTS_NAME, restricted_torch_load, strip_prefix
+
+    path = resolve_checkpoint_path(path)
     if path.is_dir() or path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
         weights = path / WEIGHTS_NAME if path.is_dir() else path
         if not weights.is_file():
             raise CheckpointError(f"{path}: no {WEIGHTS_NAME} found")
-        return load_file(str(weights))
+        return load_file(str(weights)), "recon3r weights", None
     ckpt = restricted_torch_load(path)
     state_dict = ckpt.get("model", ckpt) if isinstance(ckpt, Mapping) else None
     if not isinstance(state_dict, Mapping) or not all(torch.is_tensor(v) for v in state_dict.values()):
         raise CheckpointError(f"{path}: expected a state dict (or a dict with 'model'), got {type(ckpt).__name__}")
-    return strip_prefix(dict(state_dict))
+    kind, croco = _describe(ckpt, path)
+    return strip_prefix(dict(state_dict)), kind, croco
 
 
-def load_pretrained(model: torch.nn.Module, path: str | Path) -> dict[str, list[str]]:
-    """Copy every weight whose name and shape match; return what was missing, unexpected or reshaped.
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The weights of a `.pth` (DUSt3R or CroCo, read without running pickled code) or a safetensors folder/file."""
+    return read_pretrained(path)[0]
+
+
+def _describe(ckpt: Any, path: Path) -> tuple[str, dict[str, Any] | None]:
+    """What a `.pth` is, and its CroCo architecture (with CroCoNet's defaults filled in) if it is CroCo's."""
+    if not isinstance(ckpt, Mapping):
+        return "state dict", None
+    model_string = getattr(ckpt.get("args"), "model", None)
+    if isinstance(ckpt.get("croco_kwargs"), Mapping):
+        return "CroCo v2 release", {**CROCO_DEFAULTS, **ckpt["croco_kwargs"]}
+    if isinstance(model_string, str) and model_string.strip().startswith("CroCoNet("):
+        from recon3r.errors import ConfigError
+        from recon3r.utils.spec import parse_spec
+
+        try:
+            kwargs = parse_spec(model_string, {"CroCoNet": lambda **kw: kw}, what="CroCo model")
+        except ConfigError as err:
+            raise CheckpointError(f"{path}: unreadable args.model of a CroCo checkpoint: {err}") from None
+        return "CroCo pre-training checkpoint", {**CROCO_DEFAULTS, **kwargs}
+    if isinstance(model_string, str):
+        return f"training checkpoint of {model_string.split('(')[0].strip()}", None
+    return "state dict" if "model" not in ckpt else "checkpoint", None
+
+
+def _check_croco_architecture(model: torch.nn.Module, croco: Mapping[str, Any], path: str | Path) -> None:
+    config = getattr(model, "config", None)
+    if not isinstance(config, Mapping):
+        return
+    wrong = [f"{k}={croco[k]!r} (model: {config[k]!r})" for k in _MUST_MATCH if k in config and croco.get(k) != config[k]]
+    if wrong:
+        raise CheckpointError(
+            f"{path}: the CroCo checkpoint's architecture differs from {type(model).__name__}'s: {', '.join(wrong)}; "
+            "set the same values in --model"
+        )
+
+
+def load_pretrained(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
+    """Copy every weight whose name and shape match; report what was loaded, new, ignored.
 
     The model's own `filter_state_dict` maps upstream spellings first (for DUSt3R: DPT aliases,
     and a CroCo decoder copied into both decoders). A checkpoint that shares no weight at all
-    with the model is an error, not a silent no-op.
+    with the model is an error, not a silent no-op, and so is a CroCo checkpoint whose widths,
+    head counts or patch size differ from the model's.
+
+    Returns `loaded` (model names set from the file), `copied` (those filled from another
+    checkpoint name: `dec_blocks2.*` from CroCo's `dec_blocks.*`), `missing` (new: model names
+    left at their initial values; DUSt3R's `missing_keys`), `unexpected` (ignored checkpoint
+    names; DUSt3R's `unexpected_keys`), `shape_mismatch` (ignored: same name, other shape),
+    `source` (what the file is) and `croco` (its CroCo architecture, or None).
     """
-    state_dict = read_state_dict(path)
+    raw, source, croco = read_pretrained(path)
+    if croco is not None:
+        _check_croco_architecture(model, croco, path)
     filter_fn = getattr(model, "filter_state_dict", None)
-    if callable(filter_fn):
-        state_dict = filter_fn(state_dict)
+    state_dict = filter_fn(raw) if callable(filter_fn) else raw
     own = model.state_dict()
     usable = {k: v for k, v in state_dict.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
     if not usable:
@@ -49,7 +129,34 @@ def load_pretrained(model: torch.nn.Module, path: str | Path) -> dict[str, list[
     model.load_state_dict(usable, strict=False)
     return {
         "loaded": sorted(usable),
+        "copied": sorted(k for k in usable if k not in raw),
         "missing": sorted(set(own) - set(usable)),
         "unexpected": sorted(set(state_dict) - set(own)),
         "shape_mismatch": sorted(k for k in state_dict if k in own and k not in usable),
+        "source": source,
+        "croco": croco,
     }
+
+
+def format_pretrained_report(path: str | Path, report: Mapping[str, Any], limit: int = 8) -> str:
+    """The `load_pretrained` report as DUSt3R prints it: what was loaded, then missing and unexpected keys."""
+    def names(keys: list[str]) -> str:
+        shown = ", ".join(keys[:limit])
+        return f"[{shown}{', ...' if len(keys) > limit else ''}]"
+
+    what = report.get("source", "checkpoint")
+    if report.get("croco"):
+        args = ", ".join(f"{k}={v!r}" for k, v in report["croco"].items() if k in CROCO_DEFAULTS)
+        what += f": CroCoNet({args})"
+    copied = report.get("copied", [])
+    lines = [
+        f"pretrained {path} ({what})",
+        f"  loaded {len(report['loaded'])} tensors"
+        + (f", of which {len(copied)} filled from another name (dec_blocks.* into dec_blocks2.*, DPT aliases)"
+           if copied else ""),
+        f"  new, left at their initial values (missing_keys, {len(report['missing'])}): {names(report['missing'])}",
+        f"  ignored (unexpected_keys, {len(report['unexpected'])}): {names(report['unexpected'])}",
+    ]
+    if report.get("shape_mismatch"):
+        lines.append(f"  ignored, other shape ({len(report['shape_mismatch'])}): {names(report['shape_mismatch'])}")
+    return "\n".join(lines)

@@ -22,6 +22,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from recon3r.errors import ConfigError
+from recon3r.models.dust3r_text import model_spec_for_exif_path
 from recon3r.train.checkpointing import (
     find_resumable_checkpoint,
     load_training_checkpoint,
@@ -34,7 +35,7 @@ from recon3r.train.distributed import (
     mean_across_ranks,
     shutdown_distributed,
 )
-from recon3r.train.pretrained import load_pretrained
+from recon3r.train.pretrained import format_pretrained_report, load_pretrained
 from recon3r.train.sampler import ResumableSampler
 from recon3r.train.schedule import learning_rate_at, set_learning_rate
 from recon3r.utils.device import resolve_device
@@ -150,11 +151,11 @@ class Trainer:
         if self.context.is_main:
             self.output_dir.mkdir(parents=True, exist_ok=True)
 
-        self.model = build_model(config.model)
+        self.model = build_model(model_spec_for_exif_path(config.model, config.exif_path))
         if config.pretrained:
             report = load_pretrained(self.model, config.pretrained)
-            if self.context.is_main and (report.get("missing") or report.get("unexpected")):
-                print(f"pretrained {config.pretrained}: missing {report.get('missing')}, unexpected {report.get('unexpected')}")
+            if self.context.is_main:
+                print(format_pretrained_report(config.pretrained, report))
         if config.duster_path or config.exif_path:
             self.load_pretrained_parts()
         if config.freeze_encoder:

@@ -92,6 +92,8 @@ class _SpecEvaluator:
             return self.lookup(node)
         if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
             value = self.evaluate(node.operand)
+            if isinstance(node.op, ast.UAdd) and self.allow_operators and not _is_number(value):
+                return value  # DUSt3R's mixes start with a '+': "+ 10_000 @ A(...) + ..."
             if not _is_number(value):
                 raise self.fail(node, "a sign may only precede a number")
             return -value if isinstance(node.op, ast.USub) else value

@@ -90,8 +90,24 @@ def patch_positions(batch: int, rows: int, cols: int, device: torch.device | Non
     return grid[None].expand(batch, -1, -1)
 
 
-def resolve_rope(pos_embed: str) -> RoPE2D:
-    """Build the RoPE module named by a reference `pos_embed` string such as 'RoPE100'."""
+class NoPosition(nn.Module):
+    """`pos_embed='none'`: tokens carry no position at all; attention never rotates q or k.
+
+    `table` returns None, which every attention layer reads as "no RoPE". This is what the
+    multimodal seed trained when its model string named no `pos_embed` (see
+    `AsymmetricCroCo3DStereoAndText`); it is kept to reproduce that, not recommended.
+    """
+
+    base = None
+
+    def table(self, positions: torch.Tensor, head_dim: int) -> None:
+        return None
+
+
+def resolve_rope(pos_embed: str) -> RoPE2D | NoPosition:
+    """Build the position module named by a `pos_embed` string: 'RoPE100' (2D RoPE, base 100), or 'none'."""
+    if pos_embed == "none":
+        return NoPosition()
     if not isinstance(pos_embed, str) or not pos_embed.startswith("RoPE"):
         raise ValueError(
             f"pos_embed={pos_embed!r} is not supported: only 2D RoPE ('RoPE100', ...) is implemented "
