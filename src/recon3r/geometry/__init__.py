@@ -23,6 +23,7 @@ from recon3r.geometry.pointmaps import (
     normalize_pointmaps,
 )
 from recon3r.geometry.registration import align_poses, fit_scale, median_camera_distance, umeyama
+from recon3r.geometry.rotations import pose_encoding_to_world_from_cam, quaternion_to_rotation
 from recon3r.geometry.transforms import apply_transform, invert_transform, make_transform
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "median_camera_distance",
     "normalize_pointmaps",
     "pixel_grid",
+    "pose_encoding_to_world_from_cam",
     "project_points",
+    "quaternion_to_rotation",
     "umeyama",
 ]
