@@ -1,4 +1,4 @@
-"""`recon3r convert CKPT.pth OUT_DIR`: an official DUSt3R checkpoint → model.safetensors + config.json."""
+"""`recon3r convert CKPT.pth OUT_DIR`: an official checkpoint (DUSt3R, Point3R) → model.safetensors + config.json."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="official DUSt3R training checkpoint (.pth), read with a restricted unpickler")
+    parser.add_argument("checkpoint", help="official training checkpoint (.pth) of DUSt3R or Point3R (e.g. point3r_512.pth), "
+                        "read with a restricted unpickler")
     parser.add_argument("out_dir", help="folder to write model.safetensors and config.json into (created if needed)")
     parser.add_argument(
         "--keep-training-layout",
@@ -15,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "instead of the inference layout that `recon3r.load_model` uses for .pth files "
         "(PatchEmbedDust3R, landscape_only=False)",
     )
+    parser.add_argument("--model", default=None,
+                        help="constructor string to use instead of the checkpoint's own, e.g. \"Point3R(Point3RConfig("
+                        "enc_embed_dim=1024, ...))\" (for checkpoints whose training config is missing)")
     parser.add_argument("--force", action="store_true", help="overwrite an existing model.safetensors / config.json")
 
 
@@ -28,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     existing = [out_dir / name for name in (WEIGHTS_NAME, CONFIG_NAME) if (out_dir / name).exists()]
     if existing and not args.force:
         raise Recon3rError(f"{existing[0]} already exists; pass --force to overwrite")
-    model = convert_checkpoint(args.checkpoint, out_dir, keep_training_layout=args.keep_training_layout)
+    model = convert_checkpoint(args.checkpoint, out_dir, keep_training_layout=args.keep_training_layout,
+                               model=args.model)
     n_params = sum(p.numel() for p in model.parameters())
     print(f"wrote {out_dir / WEIGHTS_NAME} and {out_dir / CONFIG_NAME} ({type(model).__name__}, {n_params:,} parameters)")
     return 0
