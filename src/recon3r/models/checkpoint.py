@@ -69,7 +69,8 @@ _OMEGACONF_GLOBALS = [
     "omegaconf.nodes.IntegerNode", "omegaconf.nodes.FloatNode", "omegaconf.nodes.BooleanNode",
     "omegaconf.nodes.EnumNode", "omegaconf.nodes.BytesNode", "omegaconf.nodes.PathNode",
     "omegaconf.nodes.InterpolationResultNode", "typing.Any", "typing.Dict", "typing.List", "typing.Optional",
-    "typing.Union", "typing.Tuple", "builtins.dict", "builtins.list", "builtins.tuple",
+    "typing.Union", "typing.Tuple", "builtins.dict", "builtins.list", "builtins.tuple", "builtins.int",
+    "builtins.float", "builtins.str", "builtins.bool", "builtins.bytes", "builtins.object",
 ]
 
 # Restricted pickle: the only globals admitted beyond torch's weights_only defaults.
@@ -278,7 +279,10 @@ def model_from_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path) ->
 
 
 def restricted_torch_load(path: Path) -> Any:
-    """Unpickle `path` admitting only tensors, storages, containers and `argparse.Namespace`.
+    """Unpickle `path` admitting only tensors, storages, containers, `argparse.Namespace` and OmegaConf data.
+
+    OmegaConf's classes (and the type objects their metadata references) are replaced by inert
+    stand-ins (`_InertPickled`) that only record the pickled state.
 
     Any other global (a class, or a function such as `os.system` in a crafted `__reduce__`) is
     refused by torch's weights_only unpickler before it can be called.
@@ -293,7 +297,7 @@ def restricted_torch_load(path: Path) -> Any:
         detail = next((line.strip() for line in first_line if "GLOBAL" in line or "Unsupported" in line), "")
         raise CheckpointError(
             f"{path}: refused to load: the pickle needs objects outside the allowed set (tensors, "
-            f"containers, argparse.Namespace); nothing from it was run. {detail}".rstrip()
+            f"containers, argparse.Namespace, OmegaConf configs as data); nothing from it was run. {detail}".rstrip()
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None

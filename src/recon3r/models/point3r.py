@@ -178,6 +178,7 @@ class Point3R(nn.Module):
     task_name: ClassVar[str] = "stream"
     #: A tiny configuration for CPU tests (about 0.33 M parameters; frames of any multiple of 16).
     tiny_config: ClassVar[dict[str, Any]] = dict(
+        pos_embed="RoPE100", pos_embed_3d="RoPE3D100", pose_head=True, head_type="dpt", output_mode="pts3d+pose",
         enc_embed_dim=32, enc_depth=2, enc_num_heads=2, dec_embed_dim=16, dec_depth=2, dec_num_heads=1,
         memory_dec_num_heads=1, local_mem_size=16, value_enc_depth=2, value_enc_num_heads=2,
         dpt_feature_dim=16, dpt_layer_dims=(8, 16, 16, 32), img_size=(224, 224), landscape_only=False,
