@@ -15,7 +15,15 @@ from pathlib import Path
 from PIL import Image
 
 from recon3r.errors import ConfigError, ImageLoadError
-from recon3r.io.images import View, check_size, list_images, load_view, plan_resize, resize_and_crop, view_from_pil
+from recon3r.io.images import (
+    View,
+    check_size,
+    list_images,
+    load_view,
+    plan_resize,
+    resize_and_crop,
+    view_from_pil,
+)
 
 VIDEO_EXTENSIONS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
 

@@ -58,7 +58,13 @@ from recon3r.models.heads.dpt import DPTAdapter, dpt_alias
 from recon3r.models.heads.landscape import apply_head
 from recon3r.models.heads.pose import PoseHead, postprocess_pose
 from recon3r.models.heads.postprocess import CONF_MODES, DEPTH_MODES, check_mode, postprocess
-from recon3r.models.layers.blocks import Block, DecoderBlock, ModulatedBlock, init_transformer_weights, layer_norm
+from recon3r.models.layers.blocks import (
+    Block,
+    DecoderBlock,
+    ModulatedBlock,
+    init_transformer_weights,
+    layer_norm,
+)
 from recon3r.models.layers.patch_embed import PATCH_EMBEDS, PatchEmbedDust3R
 from recon3r.models.layers.pointer_memory import MergeStats, PointerMemory, patch_centres
 from recon3r.models.layers.rope import prepend_unrotated, resolve_rope
