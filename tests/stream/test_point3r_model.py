@@ -135,3 +135,14 @@ def test_a_state_for_another_batch_size_is_refused(model):
         _, state = model.stream(views[:2])
         with pytest.raises(ValueError, match="batch of 1"):
             model.step({"img": views[2]["img"][:1], "true_shape": views[2]["true_shape"][:1]}, state)
+
+
+def test_img_mask_zeroes_the_encoder_tokens_of_masked_frames(model):
+    views = _views(n=3)
+    masked = [dict(v, img_mask=torch.tensor([t != 1])) for t, v in enumerate(views)]
+    with torch.no_grad():
+        plain, with_mask = model(views), model(masked)
+        all_true = model([dict(v, img_mask=torch.tensor([True])) for v in views])
+    torch.testing.assert_close(all_true[2]["conf"], plain[2]["conf"], atol=0, rtol=0)
+    torch.testing.assert_close(with_mask[0]["conf"], plain[0]["conf"], atol=0, rtol=0)
+    assert not torch.allclose(with_mask[1]["pts3d_in_self_view"], plain[1]["pts3d_in_self_view"])
