@@ -57,7 +57,7 @@ from recon3r.models.dust3r import _autocast_off, _pair, true_shape_of
 from recon3r.models.heads.dpt import DPTAdapter, dpt_alias
 from recon3r.models.heads.landscape import apply_head
 from recon3r.models.heads.pose import PoseHead, postprocess_pose
-from recon3r.models.heads.postprocess import CONF_MODES, DEPTH_MODES, check_mode, postprocess
+from recon3r.models.heads.postprocess import CONF_MODES, DEPTH_MODES, Mode, check_mode, postprocess
 from recon3r.models.layers.blocks import (
     Block,
     DecoderBlock,
@@ -67,7 +67,7 @@ from recon3r.models.layers.blocks import (
 )
 from recon3r.models.layers.patch_embed import PATCH_EMBEDS, PatchEmbedDust3R
 from recon3r.models.layers.pointer_memory import MergeStats, PointerMemory, patch_centres
-from recon3r.models.layers.rope import prepend_unrotated, resolve_rope
+from recon3r.models.layers.rope import RoPE2D, prepend_unrotated, resolve_rope
 from recon3r.models.layers.rope3d import resolve_rope3d
 from recon3r.models.registry import register_model
 
@@ -100,6 +100,7 @@ class PoseRetriever(nn.Module):
         return self.mem.expand(batch, -1, -1)
 
     def read(self, global_token: torch.Tensor, mem: torch.Tensor) -> torch.Tensor:
+        """Pose token (B, 1, d) for a frame whose mean encoder token is `global_token` (B, 1, e)."""
         x = self.proj_q(global_token)
         x = torch.cat((x, self.masked_token.expand(x.shape[0], -1, -1)), dim=-1)
         for block in self.read_blocks:
@@ -107,6 +108,7 @@ class PoseRetriever(nn.Module):
         return x[..., -self.dim :]
 
     def write(self, mem: torch.Tensor, global_token: torch.Tensor, pose_token: torch.Tensor) -> torch.Tensor:
+        """The memory (B, S, 2d) after a frame with mean encoder token (B, 1, e) and decoded pose token (B, 1, d)."""
         token = torch.cat((self.proj_q(global_token), pose_token), dim=-1)
         for block in self.write_blocks:
             mem = block(mem, token)
@@ -122,8 +124,8 @@ class PointmapPoseHead(nn.Module):
     and the raw pose (B, 7) under `raw_pose`.
     """
 
-    def __init__(self, enc_dim: int, dec_dim: int, dec_num_heads: int, depth_mode, conf_mode, rope,
-                 feature_dim: int, layer_dims: Sequence[int]):
+    def __init__(self, enc_dim: int, dec_dim: int, dec_num_heads: int, depth_mode: Mode, conf_mode: Mode,
+                 rope: RoPE2D, feature_dim: int, layer_dims: Sequence[int]):
         super().__init__()
         self.depth_mode, self.conf_mode = depth_mode, conf_mode
         self.head_dim = dec_dim // dec_num_heads
@@ -482,8 +484,9 @@ class Point3R(nn.Module):
         return self.decoder_embed_memory(key + value).float()
 
 
-def _check_config(output_mode, head_type, freeze, patch_embed_cls, pose_head, depth_head, pose_conf_head, img_size,
-                  patch_size, dec_depth, dpt_layer_dims, head_dims) -> None:
+def _check_config(output_mode: str, head_type: str, freeze: str, patch_embed_cls: str, pose_head: bool,
+                  depth_head: bool, pose_conf_head: bool, img_size: tuple[int, int], patch_size: int, dec_depth: int,
+                  dpt_layer_dims: tuple[int, ...], head_dims: list[tuple[str, int, int, int]]) -> None:
     """ConfigError naming the first unsupported argument."""
     if output_mode != "pts3d+pose":
         raise ConfigError(f"Point3R: output_mode={output_mode!r} is not supported (only 'pts3d+pose')")
