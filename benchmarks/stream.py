@@ -1,126 +1,126 @@
-"""Streaming reconstruction on held-out procedural walk-throughs: a tiny trained Point3R vs untrained vs a plane.
+"""Point3R streaming cost against stream length: time and memory per frame for 10, 50 and 200 frames.
 
-Trains `recon3r.models.point3r.Point3R` (the 'tiny' config) with `recon3r.stream.train_stream` on
-procedural sequences (split 'train'; one random window of `--frames` frames per step, on one CPU
-thread), then runs whole held-out sequences (split 'test', `--views` frames each) online through
-`recon3r.stream.reconstruct_stream` and scores, per sequence then averaged:
+Each run streams T frames (a smooth random texture panning a few pixels per frame, like a video)
+through `Point3R.step`, one frame at a time, as `recon3r stream` does, with the inference memory cap
+(`recon3r.stream.DEFAULT_MAX_POINTERS`; `--max-pointers 0` is the official unbounded memory).
+Columns: median model time per frame over the whole stream and over its last 10 frames (constant work
+per frame means both stay flat as T grows), pointers after the last frame, the pointer memory's size,
+and the process memory: resident set on CPU, peak allocated memory on an accelerator.
 
-- Regr3D L2,1: mean ‖p/ā_p − g/ā_g‖ over valid pixels of all frames, world frame = frame 0's camera,
-  ā the mean distance of the valid world points to the origin (the training normalisation);
-- Sim(3) point error: mean ‖s·R·p + t − g‖ / mean ‖g − ḡ‖ after the Umeyama similarity fitted on all
-  valid pixels of the sequence (0 = perfect up to a similarity, 1 ≈ collapsing to the centroid);
-- depth AbsRel with one median scale per frame (`recon3r.eval.metrics.depth_metrics`);
-- ATE: RMSE of camera centres after the Sim(3) trajectory alignment, in the scene unit; a collapsed
-  trajectory (all centres equal, the plane) scores the RMS distance of the true centres to their mean;
-- memory size after the last frame (pointers) and model time per frame.
-Rows: `Point3R tiny (trained)`, `Point3R tiny (untrained)` (the same seed-0 initialisation before
-training) and `constant plane` (every frame a fronto-parallel plane at depth 1 seen by a camera at
-the identity pose, focal max(H, W)).
+Configurations: `tiny` (`Point3R.tiny_config`, 64×48 frames, CPU) always; `official` (the released
+512 architecture, 828 M parameters, random weights unless `--weights`, 512×384 frames) when an
+accelerator is present or with `--official`. Random weights predict near-constant geometry, so their
+memory merges a lot; the cap bounds it whatever the predictions.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/stream.py [--steps 4000] [--save-weights DIR]   # about 5 min
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/stream.py [--frames 10 50 200] [--official] [--weights point3r_512.pth]
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import platform
+import statistics
 import sys
 import time
+from pathlib import Path
 
-import numpy as np
 import torch
 
 
-def sequence_metrics(points, depths, poses, gt) -> dict[str, float]:
-    """Scores of one predicted sequence: points (T, H, W, 3) world, depths (T, H, W), poses (T, 4, 4)."""
-    from recon3r.eval.metrics import absolute_trajectory_error, depth_metrics
-    from recon3r.geometry.registration import umeyama
-
-    valid = gt["valid"]
-    p = torch.as_tensor(points, dtype=torch.float64)[valid]
-    g = gt["pts3d"].double()[valid]
-    regr = (p / p.norm(dim=-1).mean() - g / g.norm(dim=-1).mean()).norm(dim=-1).mean()
-    s, rot, t = umeyama(p, g)
-    sim3 = ((s * p @ rot.T + t) - g).norm(dim=-1).mean() / (g - g.mean(0)).norm(dim=-1).mean()
-    absrel = depth_metrics(np.asarray(depths), gt["depth"].numpy(), valid.numpy(), align="median")["abs_rel"]
-    poses = torch.as_tensor(poses, dtype=torch.float64)
-    gt_centres = gt["world_from_cam"].double()[:, :3, 3]
-    if float((poses[:, :3, 3] - poses[:, :3, 3].mean(0)).norm(dim=-1).max()) < 1e-9:
-        ate = float((gt_centres - gt_centres.mean(0)).square().sum(-1).mean().sqrt())
-    else:
-        ate = float(absolute_trajectory_error(poses, gt["world_from_cam"].double()))
-    return {"regr": float(regr), "sim3": float(sim3), "absrel": float(absrel), "ate": ate}
+def panning_frames(count: int, height: int, width: int, step: int, seed: int = 0) -> torch.Tensor:
+    """(count, 3, H, W) frames in [-1, 1]: windows of one smooth random texture, `step` pixels apart."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, 3, height // 8 + 1, (width + step * count) // 8 + 2, generator=g)
+    texture = torch.nn.functional.interpolate(coarse, size=(height, width + step * count), mode="bicubic",
+                                              align_corners=False).clamp(0, 1)[0] * 2 - 1
+    return torch.stack([texture[:, :, step * t : step * t + width] for t in range(count)])
 
 
-def plane_prediction(frames: int, height: int, width: int):
-    """The trivial baseline: depth-1 planes at the identity pose for every frame."""
-    focal = float(max(height, width))
-    v, u = np.meshgrid(np.arange(height) - height / 2, np.arange(width) - width / 2, indexing="ij")
-    plane = np.stack([u / focal, v / focal, np.ones_like(u)], axis=-1)
-    return np.repeat(plane[None], frames, 0), np.ones((frames, height, width)), np.repeat(np.eye(4)[None], frames, 0)
+def resident_mb() -> float:
+    """Current resident set of this process in MB (Linux /proc; nan elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return float("nan")
+    import resource
+
+    return pages * resource.getpagesize() / 2**20
 
 
-def evaluate(name: str, model, sequences) -> dict[str, float]:
-    from recon3r.stream.reconstruct import reconstruct_stream
-    from recon3r.stream.train import window
-
-    rows = []
-    for seq in sequences:
-        frames, gt = window(seq, 0, seq["img"].shape[0])
-        if model is None:
+def run_stream(model, frames: torch.Tensor, device: torch.device, max_pointers: int | None) -> dict:
+    if device.type != "cpu":
+        torch.accelerator.synchronize(device)
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+    H, W = frames.shape[-2:]
+    shape = torch.tensor([[H, W]])
+    state, seconds = None, []
+    with torch.no_grad():
+        for frame in frames:
+            view = {"img": frame[None].to(device), "true_shape": shape}
             start = time.perf_counter()
-            points, depths, poses = plane_prediction(*frames.shape[:1], *frames.shape[2:])
-            extra = {"memory": 0.0, "ms": 1000 * (time.perf_counter() - start) / len(frames)}
-        else:
-            result = reconstruct_stream(frames, model)
-            points, depths, poses = result.points, result.depths, result.world_from_cam
-            extra = {"memory": float(result.memory_sizes[-1]), "ms": 1000 * float(result.seconds_per_frame.mean())}
-        rows.append({**sequence_metrics(points, depths, poses, gt), **extra})
-    return {"method": name, **{k: float(np.mean([r[k] for r in rows])) for k in rows[0]}}
+            _, state = model.step(view, state, max_pointers=max_pointers)
+            if device.type != "cpu":
+                torch.accelerator.synchronize(device)
+            seconds.append(time.perf_counter() - start)
+    memory = state.memory
+    state_mb = sum(t.numel() * t.element_size() for t in (*memory.positions, *memory.features)) / 2**20
+    process_mb = (torch.cuda.max_memory_allocated(device) / 2**20 if device.type == "cuda" else resident_mb())
+    return {"ms": 1000 * statistics.median(seconds), "ms_last": 1000 * statistics.median(seconds[-10:]),
+            "pointers": memory.counts[0], "state_mb": state_mb, "process_mb": process_mb}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=4000, help="training steps (one window each; default 4000)")
-    parser.add_argument("--frames", type=int, default=4, help="frames per training window (default 4)")
-    parser.add_argument("--train-scenes", type=int, default=400, help="procedural training sequences (default 400)")
-    parser.add_argument("--test-scenes", type=int, default=12, help="held-out sequences evaluated (default 12)")
-    parser.add_argument("--views", type=int, default=8, help="frames per sequence (default 8)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save-weights", default=None, help="also save the trained model (safetensors + config.json) here")
+    parser.add_argument("--frames", type=int, nargs="+", default=[10, 50, 200], help="stream lengths (default 10 50 200)")
+    parser.add_argument("--max-pointers", type=int, default=None,
+                        help="memory cap (default: recon3r.stream.DEFAULT_MAX_POINTERS; 0: unbounded, official)")
+    parser.add_argument("--official", action="store_true", help="also run the official size even without an accelerator")
+    parser.add_argument("--no-tiny", action="store_true", help="skip the tiny CPU configuration")
+    parser.add_argument("--weights", default=None, help="official checkpoint for the official rows (default: random weights)")
+    parser.add_argument("--device", default=None, help="device of the official rows (default: the accelerator, else cpu)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     args = parser.parse_args()
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
 
-    from recon3r.models.point3r import Point3R
-    from recon3r.stream.train import StreamTrainConfig, load_sequences, train_stream
+    from recon3r.models import load_model
+    from recon3r.models.point3r import OFFICIAL_CONFIGS, Point3R
+    from recon3r.stream import DEFAULT_MAX_POINTERS
 
-    config = StreamTrainConfig(steps=args.steps, frames=args.frames, train_scenes=args.train_scenes,
-                               test_scenes=args.test_scenes, views=args.views, lr=args.lr, seed=args.seed, out_dir=args.save_weights)
-    torch.manual_seed(config.seed)
-    untrained = Point3R(**config.model).eval()  # train_stream starts from exactly this initialisation
-    size = untrained.cfg.img_size
-    test = load_sequences("test", config.test_scenes, config.views, size, config.scene_seed)
-    train = load_sequences("train", config.train_scenes, config.views, size, config.scene_seed)
-    result = train_stream(config, train_data=train, test_data=test)
-    rows = [evaluate("Point3R tiny (trained)", result.model, test),
-            evaluate("Point3R tiny (untrained)", copy.deepcopy(untrained), test),
-            evaluate("constant plane", None, test)]
+    max_pointers = DEFAULT_MAX_POINTERS if args.max_pointers is None else (args.max_pointers or None)
+    accelerator = torch.accelerator.current_accelerator() if torch.accelerator.is_available() else None
+    runs = []
+    if not args.no_tiny:
+        torch.manual_seed(0)
+        runs.append(("tiny", Point3R(**Point3R.tiny_config).eval(), torch.device("cpu"), (48, 64), 2))
+    if accelerator is not None or args.official or args.device:
+        device = torch.device(args.device) if args.device else (accelerator or torch.device("cpu"))
+        if args.weights:
+            model = load_model(args.weights, device=device, expect="Point3R")
+        else:
+            torch.manual_seed(0)
+            with device:
+                model = Point3R(**OFFICIAL_CONFIGS["point3r_512_dpt"]).eval()
+        runs.append(("official 512 (" + ("released weights" if args.weights else "random weights") + ")",
+                     model.to(device), device, (384, 512), 16))
 
-    n_params = sum(p.numel() for p in untrained.parameters())
-    print(f"Held-out procedural walk-throughs: {len(test)} sequences × {config.views} frames at {size[1]}×{size[0]} "
-          f"(split 'test'). Training: {config.steps} steps × {config.frames}-frame windows from {len(train)} sequences, "
-          f"{result.seconds:.0f} s on 1 CPU thread; {n_params / 1e6:.2f} M parameters.\n")
-    print("| method | Regr3D L2,1 (avg_dis) ↓ | Sim(3) point error ↓ | depth AbsRel (median) ↓ | ATE (scene unit) ↓ "
-          "| memory after last frame (pointers) | ms / frame |")
-    print("|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['method']} | {r['regr']:.3f} | {r['sim3']:.3f} | {r['absrel']:.3f} | {r['ate']:.3f} "
-              f"| {r['memory']:.0f} | {r['ms']:.1f} |")
-    print(f"\nCommand: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/stream.py {' '.join(sys.argv[1:])}".rstrip())
+    cap = "unbounded (official)" if max_pointers is None else f"{max_pointers}"
+    print(f"Point3R streaming cost per frame against stream length; memory cap: {cap}; {args.threads} CPU thread(s).\n")
+    print("| configuration | device | frames | H×W | ms / frame (median) | ms / frame (last 10) | pointers after last "
+          "| pointer memory (MB) | process memory (MB) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for name, model, device, (H, W), step in runs:
+        warm = panning_frames(3, H, W, step, seed=1)
+        run_stream(model, warm, device, max_pointers)  # allocator and kernel warm-up
+        for count in args.frames:
+            r = run_stream(model, panning_frames(count, H, W, step), device, max_pointers)
+            memory_kind = "peak allocated" if device.type == "cuda" else "resident"
+            print(f"| {name} | {device.type} | {count} | {W}×{H} | {r['ms']:.2f} | {r['ms_last']:.2f} | {r['pointers']} "
+                  f"| {r['state_mb']:.3f} | {r['process_mb']:.0f} ({memory_kind}) |", flush=True)
+    print(f"\nCommand: OMP_NUM_THREADS={args.threads} .venv/bin/python benchmarks/stream.py {' '.join(sys.argv[1:])}".rstrip())
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "none"
     print(f"Machine: {platform.machine()} {platform.processor() or ''}, Python {platform.python_version()}, "
-          f"torch {torch.__version__}, 1 torch thread. Tokens per frame: {(size[0] // 8) * (size[1] // 8)}.")
+          f"torch {torch.__version__}, accelerator: {gpu}.")
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("recon3r.commands.eval", "evaluate models and baselines on a benchmark set: one Markdown table, JSON"),
     "reconstruct": ("recon3r.commands.reconstruct", "reconstruct a scene from photos: poses, intrinsics, depth, points, exports"),
     "single-image": ("recon3r.commands.single_image", "one image of an object → triplane, mesh (GLB, PLY) and turntable GIF with an LRM-style model"),
-    "stream": ("recon3r.commands.stream", "online (streaming) reconstruction with a Point3R-style pointer-memory model: PLY + npz"),
+    "stream": ("recon3r.commands.stream", "online reconstruction of a video or frame folder with Point3R: depth, poses, points, memory"),
     "train": ("recon3r.commands.train", "train a pair model (one process, or many under torchrun)"),
 }
 

@@ -59,9 +59,9 @@ def test_cli_names_an_unreadable_image(tiny_weights, tmp_path, capsys):
 
 
 def test_cli_refuses_weights_of_another_model(tmp_path, object_image, capsys):
-    from recon3r.models.point3r import POINT3R_CONFIGS, Point3R
+    from recon3r.models.point3r import Point3R
 
-    weights = save_model(Point3R(**POINT3R_CONFIGS["test"]), tmp_path / "p3r")
+    weights = save_model(Point3R(**Point3R.tiny_config), tmp_path / "p3r")
     assert main(["single-image", str(object_image), "--weights", str(weights), "--out", str(tmp_path / "o")]) == 2
     assert "not the LRM model" in capsys.readouterr().err
 

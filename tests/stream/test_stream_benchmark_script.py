@@ -1,4 +1,4 @@
-"""benchmarks/stream.py runs end to end at a toy budget and prints its three-row table."""
+"""benchmarks/stream.py runs end to end at a toy length and prints one row per stream length."""
 
 import os
 import subprocess
@@ -8,14 +8,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_stream_benchmark_prints_its_table(tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    args = ["--steps", "3", "--train-scenes", "2", "--test-scenes", "1", "--views", "4", "--frames", "3",
-            "--save-weights", str(tmp_path / "w")]
-    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stream.py"), *args], env=env,
-                          capture_output=True, text=True, timeout=120)
+def test_stream_benchmark_prints_a_row_per_stream_length():
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT / "src"), CUDA_VISIBLE_DEVICES="")
+    done = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "stream.py"), "--frames", "2", "5"], env=env,
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert done.returncode == 0, done.stderr
-    rows = [line for line in done.stdout.splitlines() if line.startswith("| ")]
-    assert [r.split("|")[1].strip() for r in rows[1:]] == [
-        "Point3R tiny (trained)", "Point3R tiny (untrained)", "constant plane"]
-    assert (tmp_path / "w" / "model.safetensors").exists()
+    rows = [[c.strip() for c in line.strip("|").split("|")] for line in done.stdout.splitlines()
+            if line.startswith("| ") and not line.startswith("|---")][1:]
+    assert [(r[0], r[2], r[3]) for r in rows] == [("tiny", "2", "64×48"), ("tiny", "5", "64×48")]
+    assert 12 <= int(rows[0][6]) <= int(rows[1][6]) <= 5 * 12

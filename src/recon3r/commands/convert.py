@@ -1,4 +1,4 @@
-"""`recon3r convert CKPT.pth OUT_DIR`: an official DUSt3R checkpoint → model.safetensors + config.json."""
+"""`recon3r convert CKPT.pth OUT_DIR`: an official checkpoint (DUSt3R, Point3R) → model.safetensors + config.json."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="official DUSt3R training checkpoint (.pth), read with a restricted unpickler")
+    parser.add_argument("checkpoint", help="official training checkpoint (.pth) of DUSt3R or Point3R (e.g. point3r_512.pth), "
+                        "read with a restricted unpickler")
     parser.add_argument("out_dir", help="folder to write model.safetensors and config.json into: new or empty, or an "
                         "earlier conversion's with --overwrite (not the checkpoint's own folder)")
     parser.add_argument(
@@ -18,6 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
                         help="replace a folder an earlier `recon3r convert` wrote (kept until the new one is complete)")
+    parser.add_argument("--model", default=None,
+                        help="constructor string to use instead of the checkpoint's own, e.g. \"Point3R(Point3RConfig("
+                        "enc_embed_dim=1024, ...))\" (for checkpoints whose training config is missing)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     output = check_output_dir(args.out_dir, "convert", inputs=[args.checkpoint], overwrite=args.overwrite,
                               flag="OUT_DIR", legacy=converted_before)
     with output.staged() as staging:
-        model = convert_checkpoint(args.checkpoint, staging, keep_training_layout=args.keep_training_layout)
+        model = convert_checkpoint(args.checkpoint, staging, keep_training_layout=args.keep_training_layout,
+                                   model=args.model)
     n_params = sum(p.numel() for p in model.parameters())
     out_dir = output.path
     print(f"wrote {out_dir / WEIGHTS_NAME} and {out_dir / CONFIG_NAME} ({type(model).__name__}, {n_params:,} parameters)")

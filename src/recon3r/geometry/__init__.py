@@ -24,6 +24,7 @@ from recon3r.geometry.pointmaps import (
     normalize_pointmaps,
 )
 from recon3r.geometry.registration import align_poses, fit_scale, median_camera_distance, umeyama
+from recon3r.geometry.rotations import pose_encoding_to_world_from_cam, quaternion_to_rotation
 from recon3r.geometry.transforms import apply_transform, invert_transform, make_transform
 
 __all__ = [
@@ -45,6 +46,8 @@ __all__ = [
     "normalize_pointmaps",
     "opencv_from_pytorch3d",
     "pixel_grid",
+    "pose_encoding_to_world_from_cam",
     "project_points",
+    "quaternion_to_rotation",
     "umeyama",
 ]

@@ -2,13 +2,20 @@
 
 Two formats are read by `load_model(path, device)`:
 
-(a) An official DUSt3R training checkpoint (`.pth`): a pickled dict with `model` (the state dict)
-    and `args` (an `argparse.Namespace` whose `.model` is a constructor string such as
-    "AsymmetricCroCo3DStereo(pos_embed='RoPE100', img_size=(512, 512), head_type='dpt', ...)").
-    The pickle is read by torch's restricted `weights_only` unpickler, which admits tensors,
-    storages, plain containers and (added here) `argparse.Namespace`, and refuses everything else
-    before anything runs. The constructor string is parsed with `recon3r.utils.spec.parse_spec`
-    against the model registry: known class names and literal arguments only.
+(a) An official training checkpoint (`.pth`: DUSt3R, Point3R): a pickled dict with `model` (the
+    state dict) and `args` whose `model` is a constructor string such as
+    "AsymmetricCroCo3DStereo(pos_embed='RoPE100', img_size=(512, 512), head_type='dpt', ...)" or
+    "Point3R(Point3RConfig(freeze='encoder', pos_embed='RoPE100', ...))". `args` may be an
+    `argparse.Namespace` (DUSt3R), a plain dict, or an OmegaConf `DictConfig` (the hydra trainers of
+    CUT3R / Point3R pickle theirs). The pickle is read by torch's restricted `weights_only`
+    unpickler, which admits tensors, storages, plain containers, `argparse.Namespace` and inert
+    stand-ins for OmegaConf's classes (`_InertPickled`: they keep the pickled state as data, no
+    OmegaConf code exists or runs), and refuses everything else before anything runs. The
+    constructor string is parsed with `recon3r.utils.spec.parse_spec` against the model registry:
+    known class names (and `<Model>Config(...)` wrappers of their keyword arguments) and literal
+    arguments only. Without a constructor string, `load_model(path, model="Point3R(...)")` names the
+    model explicitly; a state dict with Point3R's keys and no config defaults to the released
+    `point3r_512_dpt` configuration (every official Point3R checkpoint has its names and shapes).
     Convention: like the reference's own loader, an official checkpoint is built in its inference
     layout, `patch_embed_cls='PatchEmbedDust3R'` and `landscape_only=False` (so portrait images
     given in their true layout give portrait outputs); `keep_training_layout=True` keeps the
@@ -42,27 +49,57 @@ from recon3r.models.registry import TASK_COMMANDS, check_kwargs, get_model_class
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
 
+
+
+class _InertPickled:
+    """Stand-in for a class of a pickled training config (OmegaConf): records its state as data, runs nothing."""
+
+    def __setstate__(self, state: Any) -> None:
+        self.__dict__["pickled_state"] = state
+
+
+def _inert_defaultdict(*args: Any) -> dict:
+    return {}
+
+
+#: OmegaConf's pickled globals (containers, nodes, metadata and the typing objects they reference).
+_OMEGACONF_GLOBALS = [
+    "omegaconf.dictconfig.DictConfig", "omegaconf.listconfig.ListConfig", "omegaconf.base.Metadata",
+    "omegaconf.base.ContainerMetadata", "omegaconf.nodes.AnyNode", "omegaconf.nodes.StringNode",
+    "omegaconf.nodes.IntegerNode", "omegaconf.nodes.FloatNode", "omegaconf.nodes.BooleanNode",
+    "omegaconf.nodes.EnumNode", "omegaconf.nodes.BytesNode", "omegaconf.nodes.PathNode",
+    "omegaconf.nodes.InterpolationResultNode", "typing.Any", "typing.Dict", "typing.List", "typing.Optional",
+    "typing.Union", "typing.Tuple", "builtins.dict", "builtins.list", "builtins.tuple", "builtins.int",
+    "builtins.float", "builtins.str", "builtins.bool", "builtins.bytes", "builtins.object",
+]
+
 # Restricted pickle: the only globals admitted beyond torch's weights_only defaults.
-_SAFE_PICKLE_GLOBALS = [argparse.Namespace]
+_SAFE_PICKLE_GLOBALS: list[Any] = [
+    argparse.Namespace,
+    *[(_InertPickled, name) for name in _OMEGACONF_GLOBALS],
+    (_inert_defaultdict, "collections.defaultdict"),
+]
 
 
 # ---------------------------------------------------------------- public API
 def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None,
-               task: str | None = None) -> nn.Module:
+               task: str | None = None, model: str | None = None) -> nn.Module:
     """Load a model from an official `.pth` or a `model.safetensors` + `config.json` folder.
 
     Returns the model in eval mode on `device` ("auto" picks an available accelerator), float32
     (the checkpoint's floating tensors are cast). `expect`: a registered class name; `task`: the
     `task_name` the model class must declare ("pair", "stream", ...). A checkpoint of another class
     or task is refused with a CheckpointError before anything is built, naming the command that runs it.
+    `model`: for a `.pth`, a constructor string (official syntax, parsed safely) used instead of the
+    checkpoint's own (for checkpoints whose training config is missing or unreadable).
     """
     from recon3r.utils.device import resolve_device
 
     target = resolve_device(device)
-    name, kwargs, state_dict, source = read_checkpoint(path)
+    name, kwargs, state_dict, source = read_checkpoint(path, model=model)
     check_model_kind(path, name, expect=expect, task=task)
-    model = build_loaded_model(name, kwargs, state_dict, source)
-    return model.to(target).eval()
+    built = build_loaded_model(name, kwargs, state_dict, source)
+    return built.to(target).eval()
 
 
 def check_model_kind(path: str | Path, name: str, *, expect: str | None = None, task: str | None = None) -> None:
@@ -118,28 +155,36 @@ def save_model(model: nn.Module, out_dir: str | Path) -> Path:
     return out
 
 
-def convert_checkpoint(src: str | Path, out_dir: str | Path, *, keep_training_layout: bool = False) -> nn.Module:
+def convert_checkpoint(
+    src: str | Path, out_dir: str | Path, *, keep_training_layout: bool = False, model: str | None = None
+) -> nn.Module:
     """Convert an official `.pth` into `model.safetensors` + `config.json`: exactly what `load_model` builds.
 
+    `model`: a constructor string replacing the checkpoint's own (see `load_model`).
     Returns the converted model (CPU, eval mode).
     """
-    name, kwargs, state_dict, source = read_official_checkpoint(src, keep_training_layout=keep_training_layout)
+    name, kwargs, state_dict, source = read_official_checkpoint(
+        src, keep_training_layout=keep_training_layout, model=model)
     model = build_loaded_model(name, kwargs, state_dict, source).eval()
     save_model(model, out_dir)
     return model
 
 
 # ---------------------------------------------------------------- reading
-def read_checkpoint(path: str | Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
+def read_checkpoint(path: str | Path, model: str | None = None) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
     """(class name, kwargs, state dict, source description) from either checkpoint format."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    safetensors = path.is_dir() or path.suffix == ".safetensors" or path.name == CONFIG_NAME
+    if safetensors and model is not None:
+        raise CheckpointError(f"{path}: a model.safetensors + config.json checkpoint names its own model; "
+                              "`model=` is only for official .pth files")
     if path.is_dir():
         return read_safetensors_checkpoint(path)
-    if path.suffix == ".safetensors" or path.name == CONFIG_NAME:
+    if safetensors:
         return read_safetensors_checkpoint(path.parent, weights=path if path.suffix == ".safetensors" else None)
-    return read_official_checkpoint(path)
+    return read_official_checkpoint(path, model=model)
 
 
 def read_safetensors_checkpoint(
@@ -169,9 +214,13 @@ def read_safetensors_checkpoint(
 
 
 def read_official_checkpoint(
-    path: str | Path, *, keep_training_layout: bool = False
+    path: str | Path, *, keep_training_layout: bool = False, model: str | None = None
 ) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
-    """Read an official DUSt3R `.pth` safely; returns (class name, kwargs, state dict, source)."""
+    """Read an official `.pth` safely; returns (class name, kwargs, state dict, source).
+
+    The model comes from `model` (a constructor string) if given, else from the checkpoint's
+    `args.model`, else (Point3R only) from the state dict's names; CheckpointError otherwise.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
@@ -184,23 +233,74 @@ def read_official_checkpoint(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state_dict.items()
     ):
         raise CheckpointError(f"{path}: 'model' is not a state dict of named tensors")
-    ctor = getattr(ckpt.get("args"), "model", None)
-    if not isinstance(ctor, str):
-        raise CheckpointError(
-            f"{path}: no model constructor string at ckpt['args'].model; "
-            "only official training checkpoints or model.safetensors + config.json folders can be loaded"
-        )
-    try:
-        name, kwargs = parse_constructor(ctor)
-    except ConfigError as err:
-        raise CheckpointError(f"{path}: cannot use its model string: {err}") from None
+    state_dict = strip_prefix(dict(state_dict))
+    ctor = model if model is not None else training_args_model(ckpt.get("args"))
+    source = str(path)
+    if ctor is None:
+        name, kwargs = model_from_state_dict(state_dict, path)
+        source = (f"{path} (it names no model: assumed {name}'s released configuration; "
+                  f"pass model='{name}(...)' for another)")
+    else:
+        try:
+            name, kwargs = parse_constructor(ctor)
+        except ConfigError as err:
+            which = "the given" if model is not None else "its"
+            raise CheckpointError(f"{path}: cannot use {which} model string: {err}") from None
     if not keep_training_layout:
         kwargs = inference_layout(name, kwargs)
-    return name, kwargs, strip_prefix(dict(state_dict)), str(path)
+    return name, kwargs, state_dict, source
+
+
+def training_args_model(args: Any) -> str | None:
+    """The model constructor string of a checkpoint's pickled training arguments, or None.
+
+    `args` is an `argparse.Namespace`, a dict, or an inert stand-in for an OmegaConf `DictConfig`.
+    """
+    if isinstance(args, _InertPickled):
+        args = plain_config(args)
+    ctor = args.get("model") if isinstance(args, Mapping) else getattr(args, "model", None)
+    return ctor if isinstance(ctor, str) else None
+
+
+def plain_config(value: Any, depth: int = 0) -> Any:
+    """Plain dicts / lists / values from inert OmegaConf stand-ins (their `_content` and `_val` state)."""
+    if depth > 64:
+        return None
+    if isinstance(value, _InertPickled):
+        state = value.__dict__.get("pickled_state")
+        if isinstance(state, tuple) and len(state) == 2:  # (state, slot state)
+            state = state[0]
+        if isinstance(state, Mapping):
+            if "_content" in state:
+                return plain_config(state["_content"], depth + 1)
+            if "_val" in state:
+                return plain_config(state["_val"], depth + 1)
+        return None
+    if isinstance(value, Mapping):
+        return {k: plain_config(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_config(v, depth + 1) for v in value]
+    return value
+
+
+def model_from_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path) -> tuple[str, dict[str, Any]]:
+    """(class name, kwargs) for a checkpoint without a model string: Point3R's names → its released config."""
+    if "pose_retriever.mem" in state_dict and any(k.startswith("dec_blocks_memory.") for k in state_dict):
+        from recon3r.models.point3r import OFFICIAL_CONFIGS
+
+        return "Point3R", dict(OFFICIAL_CONFIGS["point3r_512_dpt"])
+    raise CheckpointError(
+        f"{path}: no model constructor string at ckpt['args'].model and the weights are not a known official "
+        "model's; pass the model explicitly, e.g. load_model(path, model=\"AsymmetricCroCo3DStereo(...)\") "
+        "(recon3r convert --model ...), or use a model.safetensors + config.json folder"
+    )
 
 
 def restricted_torch_load(path: Path) -> Any:
-    """Unpickle `path` admitting only tensors, storages, containers and `argparse.Namespace`.
+    """Unpickle `path` admitting only tensors, storages, containers, `argparse.Namespace` and OmegaConf data.
+
+    OmegaConf's classes (and the type objects their metadata references) are replaced by inert
+    stand-ins (`_InertPickled`) that only record the pickled state.
 
     Any other global (a class, or a function such as `os.system` in a crafted `__reduce__`) is
     refused by torch's weights_only unpickler before it can be called.
@@ -215,7 +315,7 @@ def restricted_torch_load(path: Path) -> Any:
         detail = next((line.strip() for line in first_line if "GLOBAL" in line or "Unsupported" in line), "")
         raise CheckpointError(
             f"{path}: refused to load: the pickle needs objects outside the allowed set (tensors, "
-            f"containers, argparse.Namespace); nothing from it was run. {detail}".rstrip()
+            f"containers, argparse.Namespace, OmegaConf configs as data); nothing from it was run. {detail}".rstrip()
         ) from None
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
@@ -227,24 +327,41 @@ class _ConstructorCall:
         self.kwargs = kwargs
 
 
+class _ConfigCall:
+    def __init__(self, kwargs: dict[str, Any]):
+        self.kwargs = kwargs
+
+
 def _recorder(name: str):
     cls = get_model_class(name)
     signature = inspect.signature(cls)
 
     def record(*args: Any, **kwargs: Any) -> _ConstructorCall:
+        if len(args) == 1 and isinstance(args[0], _ConfigCall):  # Point3R(Point3RConfig(...))
+            kwargs = {**args[0].kwargs, **kwargs}
+            args = ()
         bound = signature.bind(*args, **kwargs)  # TypeError -> ConfigError in parse_spec
         return _ConstructorCall(name, dict(bound.arguments))
 
     return record
 
 
+def _config_recorder(**kwargs: Any) -> _ConfigCall:
+    return _ConfigCall(kwargs)
+
+
 class _Recorders(Mapping):
-    """Registry names → argument recorders, resolved on use (only the named class is imported)."""
+    """Registry names → argument recorders, resolved on use (only the named class is imported).
+
+    `<Model>Config` (e.g. `Point3RConfig`) records keyword arguments for `<Model>(<Model>Config(...))`.
+    """
 
     def __getitem__(self, name: str):
-        if name not in list_models():
-            raise KeyError(name)
-        return _recorder(name)
+        if name in list_models():
+            return _recorder(name)
+        if name.endswith("Config") and name[: -len("Config")] in list_models():
+            return _config_recorder
+        raise KeyError(name)
 
     def __iter__(self):
         return iter(list_models())

@@ -1,29 +1,23 @@
-"""Streaming 3D reconstruction (Point3R-style): one frame at a time against a spatial pointer memory.
+"""Streaming 3D reconstruction with Point3R: one frame at a time against a spatial pointer memory.
 
-- `PointerMemory` (`recon3r.stream.memory`): the explicit 3D pointer memory and its fusion rule;
-- `reconstruct_stream` (`recon3r.stream.reconstruct`): frames → world pointmaps, confidences,
-  camera poses and focals, memory size over time;
-- `train_stream` (`recon3r.stream.train`): a small CPU trainer on procedural walk-through sequences.
-The model itself is `recon3r.models.point3r.Point3R`.
+- `reconstruct_stream` (`recon3r.stream.reconstruct`): frames (folder, files, video) → per-frame
+  world points, depth, poses and intrinsics, and the final pointer memory, at constant work per frame;
+- `export_stream`: COLMAP / transforms.json / PLY / npz exports, per-frame depth and memory.npz.
+The model is `recon3r.models.point3r.Point3R`; its memory rule lives in
+`recon3r.models.layers.pointer_memory`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from recon3r.stream.memory import PointerMemory
-
-__all__ = ["PointerMemory", "StreamResult", "StreamTrainConfig", "reconstruct_stream", "stream_loss", "train_stream"]
+__all__ = ["DEFAULT_MAX_POINTERS", "StreamResult", "export_stream", "reconstruct_stream"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy: the trainer pulls in the procedural renderer, the reconstruction the image loaders.
-    if name in ("StreamResult", "reconstruct_stream"):
+    # Lazy: the reconstruction pulls in the image and video loaders.
+    if name in __all__:
         from recon3r.stream import reconstruct
 
         return getattr(reconstruct, name)
-    if name in ("StreamTrainConfig", "train_stream", "stream_loss"):
-        from recon3r.stream import train
-
-        return getattr(train, name)
     raise AttributeError(f"module 'recon3r.stream' has no attribute {name!r}")

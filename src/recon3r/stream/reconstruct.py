@@ -1,49 +1,78 @@
-"""`reconstruct_stream`: frames → world pointmaps, confidences, cameras and memory size, online.
+"""`reconstruct_stream`: frames → per-frame world points, depth, cameras and the pointer memory, online.
 
-Cameras are read off the two pointmaps the streaming model predicts per frame: the pose
-world_from_cam is the confidence-weighted Procrustes fit (Umeyama, `recon3r.geometry.umeyama`)
-that maps the frame's camera-frame points onto its world-frame points (its translation is the
-camera centre whatever the fitted scale), and the focal is `recon3r.geometry.estimate_focal` on
-the camera-frame points (principal point at the image centre). Depth is the camera-frame z.
+Frames come one at a time (a folder, image files or a video: `recon3r.io.frames.iter_frames`) and
+each goes through `Point3R.step` once: encode, decode against the pointer memory, update the memory.
+The work per frame is constant as long as the memory is: inference caps it at `max_pointers`
+(default `DEFAULT_MAX_POINTERS`; see `recon3r.models.layers.pointer_memory` for the rule; None is
+the official unbounded behaviour, whose merge rule already makes it grow with the space explored
+rather than with time).
+
+Conventions: the world frame is frame 0's camera frame (OpenCV axes, the model's unit).
+- points: the model's `pts3d_in_other_view`; conf its confidence;
+- poses world_from_cam: the pose head's `camera_pose` ([t, q real first], camera-to-world) as 4×4;
+- depth: z of `pts3d_in_self_view` (the frame's own camera frame);
+- intrinsics: focal from `recon3r.geometry.estimate_focal` on the camera-frame points (principal
+  point at the image centre).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
+from recon3r.errors import ConfigError, ImageLoadError
 from recon3r.geometry.focal import estimate_focal
-from recon3r.geometry.registration import umeyama
+from recon3r.geometry.rotations import pose_encoding_to_world_from_cam
 
-ImagesInput = str | os.PathLike | Sequence[str | os.PathLike] | Tensor
+#: Default memory cap for inference: about 10 frames of entirely new patches at 512×384.
+DEFAULT_MAX_POINTERS = 8192
+
+FramesInput = str | os.PathLike | Sequence[str | os.PathLike] | Tensor
 
 
 @dataclass
 class StreamResult:
-    """Per-frame outputs of a stream of T frames at network resolution (H, W), world = frame 0's camera.
+    """Per-frame outputs of a stream of T frames at network resolution (H, W).
 
-    points (T, H, W, 3) world frame; conf (T, H, W) (≥ 1); points_cam (T, H, W, 3) own camera frame;
-    depths (T, H, W); world_from_cam (T, 4, 4) float64 (OpenCV axes); intrinsics (T, 3, 3) float64;
-    memory_sizes (T,) pointers in memory after each frame; seconds_per_frame (T,) model time.
+    images (T, H, W, 3) RGB in [0, 1]; points (T, H, W, 3) world frame; conf (T, H, W) ≥ 1;
+    points_cam (T, H, W, 3) own camera frame; conf_cam (T, H, W); depths (T, H, W);
+    world_from_cam (T, 4, 4) float64; intrinsics (T, 3, 3) float64; camera_pose (T, 7) the raw
+    [t, q] encoding; pointer_counts / merged / added (T,): the memory after each frame and what
+    its update did; seconds_per_frame (T,): model time per frame; memory_positions (M, 3) and
+    memory_features (M, d): the pointer memory after the last frame.
     """
 
     names: list[str]
-    images: np.ndarray  # (T, H, W, 3) float32 RGB in [0, 1]
+    images: np.ndarray
     points: np.ndarray
     conf: np.ndarray
     points_cam: np.ndarray
+    conf_cam: np.ndarray
     depths: np.ndarray
     world_from_cam: np.ndarray
     intrinsics: np.ndarray
-    memory_sizes: np.ndarray
+    camera_pose: np.ndarray
+    pointer_counts: np.ndarray
+    merged: np.ndarray
+    added: np.ndarray
     seconds_per_frame: np.ndarray
+    memory_positions: np.ndarray
+    memory_features: np.ndarray
+    max_pointers: int | None = None
+    transforms: list | None = None
     metadata: dict = field(default_factory=dict)
+
+    @property
+    def frames_per_second(self) -> float:
+        return float(len(self.names) / max(self.seconds_per_frame.sum(), 1e-12))
 
     def to_scene(self, min_conf: float = 1.0):
         """A `recon3r.scene.Scene` for the exporters (points with conf ≥ `min_conf` are kept)."""
@@ -51,81 +80,134 @@ class StreamResult:
 
         return Scene(names=list(self.names), images=list(self.images), world_from_cam=self.world_from_cam,
                      intrinsics=self.intrinsics, depths=list(self.depths), points=list(self.points),
-                     confidences=list(self.conf), masks=[c >= min_conf for c in self.conf], metadata=self.metadata)
+                     confidences=list(self.conf), masks=[c >= min_conf for c in self.conf],
+                     transforms=self.transforms, metadata=self.metadata)
 
 
-def cameras_from_pointmaps(points_world: Tensor, points_cam: Tensor, conf: Tensor | None = None
-                           ) -> tuple[Tensor, Tensor]:
-    """Poses and focals from paired pointmaps (T, H, W, 3) (world / own camera frame), weights conf (T, H, W).
+def _tensor_frames(frames: Tensor) -> Iterable:
+    from recon3r.io.images import View
+    from recon3r.scene import ImageTransform
 
-    Returns world_from_cam (T, 4, 4) (rotation and centre of the similarity cam → world) and
-    focal (T,) in pixels, principal point at the image centre, clipped to [0.2, 20]·`focal_base(H, W)`.
-    """
-    T = points_world.shape[0]
-    weights = None if conf is None else conf.reshape(T, -1)
-    _, rotation, translation = umeyama(points_cam.reshape(T, -1, 3), points_world.reshape(T, -1, 3), weights)
-    pose = torch.eye(4, dtype=points_world.dtype, device=points_world.device).repeat(T, 1, 1)
-    pose[:, :3, :3] = rotation
-    pose[:, :3, 3] = translation
-    # Clipped to [0.2, 20]·focal_base: a degenerate map (e.g. an untrained model's) still gives a usable camera.
-    return pose, estimate_focal(points_cam, min_focal=0.2, max_focal=20.0)
-
-
-def _load_frames(images: ImagesInput, size: int) -> tuple[Tensor, list[str]]:
-    if isinstance(images, Tensor):
-        if images.ndim != 4 or images.shape[1] != 3:
-            raise ValueError(f"a frame tensor must be (T, 3, H, W) in [-1, 1], got {tuple(images.shape)}")
-        return images, [f"frame_{i:04d}" for i in range(images.shape[0])]
-    from recon3r.errors import ImageLoadError
-    from recon3r.io.images import load_images
-
-    views = load_images(images, size=size, min_images=1)
-    shapes = {tuple(v.img.shape[-2:]) for v in views}
-    if len(shapes) > 1:
-        listed = ", ".join(f"{v.name}: {v.width}x{v.height}" for v in views)
-        raise ImageLoadError(f"streaming needs frames of one aspect ratio; they resize to different sizes ({listed})")
-    return torch.cat([v.img for v in views]), [v.name for v in views]
+    if frames.ndim != 4 or frames.shape[1] != 3:
+        raise ConfigError(f"a frame tensor must be (T, 3, H, W) in [-1, 1], got {tuple(frames.shape)}")
+    H, W = frames.shape[-2:]
+    transform = ImageTransform((W, H), 1.0, (0.0, 0.0), (W, H))
+    for t in range(frames.shape[0]):
+        yield View(img=frames[t : t + 1], true_shape=torch.tensor([[H, W]]), idx=t, instance=str(t),
+                   name=f"frame_{t:06d}", transform=transform)
 
 
 @torch.no_grad()
-def reconstruct_stream(images_or_folder: ImagesInput, model: nn.Module, *, size: int | None = None,
-                       device: str | torch.device | None = None) -> StreamResult:
-    """Reconstruct a stream of frames online with a `Point3R` model, one frame at a time.
+def reconstruct_stream(
+    frames: FramesInput,
+    model: nn.Module,
+    *,
+    size: int | None = None,
+    device: str | torch.device | None = None,
+    max_pointers: int | None = DEFAULT_MAX_POINTERS,
+    every: int = 1,
+    max_frames: int | None = None,
+    show_progress: bool = False,
+) -> StreamResult:
+    """Reconstruct a stream online with a `Point3R`, one frame at a time.
 
     Args:
-        images_or_folder: a folder, image files (in stream order; folders sort by name), or a
+        frames: a folder (sorted by file name), image files in stream order, a video file, or a
             (T, 3, H, W) tensor in [-1, 1].
-        model: a `recon3r.models.point3r.Point3R` (e.g. from `recon3r.load_model(dir)`).
-        size: long side images are resized to (default: the model's training width/height maximum).
+        model: a `recon3r.models.point3r.Point3R` (e.g. `recon3r.load_model("point3r_512.pth")`).
+        size: long side frames are resized to (default: the model's training size, 224 or 512).
         device: where to run (default: the model's device).
+        max_pointers: memory cap (None: the official unbounded memory).
+        every, max_frames: keep one frame in `every`, at most `max_frames` of them.
+        show_progress: a progress bar in frames per second on stderr.
     """
-    if not hasattr(model, "step") or not hasattr(model, "new_memory"):
-        raise TypeError(f"{type(model).__name__} is not a streaming model (expected recon3r's Point3R)")
+    if not (hasattr(model, "step") and hasattr(model, "init_state")):
+        raise ConfigError(f"{type(model).__name__} is not a streaming model (expected recon3r's Point3R)")
+    from recon3r.io.frames import iter_frames
+    from recon3r.reconstruct import model_image_size
+    from recon3r.utils.progress import progress
+
     device = torch.device(device) if device is not None else next(model.parameters()).device
     model = model.to(device).eval()
-    frames, names = _load_frames(images_or_folder, size or max(model.cfg.img_size))
-    memory = model.new_memory(device)
-    outs, sizes, seconds = [], [], []
-    for t in range(frames.shape[0]):
+    if isinstance(frames, Tensor):
+        source: Iterable = _tensor_frames(frames)
+    else:
+        source = iter_frames(frames, size or model_image_size(model), every=every, max_frames=max_frames)
+    names, transforms, images, seconds = [], [], [], []
+    outputs: dict[str, list[np.ndarray]] = {}
+    counts, merged, added = [], [], []
+    state = None
+    for view in progress(source, desc="streaming", unit="frame", enabled=show_progress):
+        if images and view.img.shape[-2:] != images[0].shape[:2]:
+            raise ImageLoadError(f"frame {view.name} resizes to {view.width}x{view.height}, unlike the first frame "
+                                 f"({images[0].shape[1]}x{images[0].shape[0]}): a stream needs one frame size")
         start = time.perf_counter()
-        out, memory = model.step(frames[t : t + 1].to(device), memory)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
+        out, state = model.step({"img": view.img.to(device), "true_shape": view.true_shape}, state,
+                                max_pointers=max_pointers)
+        if device.type != "cpu":
+            torch.accelerator.synchronize(device)
         seconds.append(time.perf_counter() - start)
-        sizes.append(len(memory))
-        outs.append({k: v[0].float().cpu() for k, v in out.items() if isinstance(v, Tensor)})
-    world = torch.stack([o["pts3d"] for o in outs]).double()
-    cam = torch.stack([o["pts3d_cam"] for o in outs]).double()
-    conf = torch.stack([o["conf"] for o in outs])
-    poses, focal = cameras_from_pointmaps(world, cam, conf.double())
-    T, H, W = conf.shape
+        for key, value in out.items():
+            outputs.setdefault(key, []).append(value[0].float().cpu().numpy())
+        counts.append(state.memory.counts[0])
+        stats = state.last_update[0] if state.last_update else None
+        merged.append(0 if stats is None else stats.merged)
+        added.append(counts[-1] if stats is None else stats.added)
+        names.append(view.name)
+        transforms.append(view.transform)
+        images.append(view.rgb())
+    if state is None:
+        raise ImageLoadError(f"no frames in {frames}")
+    arrays = {key: np.stack(values) for key, values in outputs.items()}
+    camera_pose = arrays["camera_pose"]
+    poses = pose_encoding_to_world_from_cam(torch.from_numpy(camera_pose).double())
+    points_cam = torch.from_numpy(arrays["pts3d_in_self_view"])
+    T, H, W, _ = points_cam.shape
+    focal = estimate_focal(points_cam.double(), min_focal=0.2, max_focal=20.0)
     intrinsics = torch.zeros(T, 3, 3, dtype=torch.float64)
     intrinsics[:, 0, 0] = intrinsics[:, 1, 1] = focal
     intrinsics[:, 0, 2], intrinsics[:, 1, 2], intrinsics[:, 2, 2] = W / 2, H / 2, 1.0
-    rgb = (frames.permute(0, 2, 3, 1).float().cpu().numpy() * 0.5 + 0.5).clip(0.0, 1.0)
-    return StreamResult(
-        names=names, images=rgb, points=world.float().numpy(), conf=conf.numpy(), points_cam=cam.float().numpy(),
-        depths=cam[..., 2].float().numpy(), world_from_cam=poses.numpy(), intrinsics=intrinsics.numpy(),
-        memory_sizes=np.asarray(sizes), seconds_per_frame=np.asarray(seconds),
-        metadata={"model": type(model).__name__, "memory_sizes": sizes},
+    memory = state.memory
+    result = StreamResult(
+        names=names, images=np.stack(images), points=arrays["pts3d_in_other_view"], conf=arrays["conf"],
+        points_cam=arrays["pts3d_in_self_view"], conf_cam=arrays["conf_self"], depths=arrays["pts3d_in_self_view"][..., 2],
+        world_from_cam=poses.numpy(), intrinsics=intrinsics.numpy(), camera_pose=camera_pose,
+        pointer_counts=np.asarray(counts), merged=np.asarray(merged), added=np.asarray(added),
+        seconds_per_frame=np.asarray(seconds), memory_positions=memory.positions[0].float().cpu().numpy(),
+        memory_features=memory.features[0].float().cpu().numpy(), max_pointers=max_pointers,
+        transforms=transforms, metadata={"model": type(model).__name__, "max_pointers": max_pointers},
     )
+    result.metadata["frames_per_second"] = result.frames_per_second
+    return result
+
+
+def export_stream(result: StreamResult, out_dir: str | Path, formats: Sequence[str] = ("ply", "colmap", "nerfstudio", "npz"),
+                  min_conf: float = 1.0) -> dict[str, Path]:
+    """Write a stream's outputs into `out_dir`; returns {what: path}.
+
+    - the scene exports of `recon3r.io.exports.export_scene` (`formats`: points.ply, sparse/0 COLMAP,
+      transforms.json, scene.npz, scene.glb) with points of confidence ≥ `min_conf`;
+    - `depth/<name>.npy`: per-frame depth (H, W) float32 (z in the frame's camera, the model's unit);
+    - `memory.npz`: the pointer memory after the last frame (`positions` (M, 3), `features` (M, d))
+      and per frame `pointer_counts`, `merged`, `added`; `max_pointers` (-1: unbounded);
+    - `stream.json`: frame names, model seconds per frame, frames per second, pointer counts.
+    """
+    from recon3r.io.exports import export_scene
+
+    out = Path(out_dir)
+    written = export_scene(result.to_scene(min_conf), out, formats)
+    depth_dir = out / "depth"
+    depth_dir.mkdir(parents=True, exist_ok=True)
+    for name, depth in zip(result.names, result.depths):
+        np.save(depth_dir / f"{Path(name).stem}.npy", depth.astype(np.float32))
+    written["depth"] = depth_dir
+    written["memory"] = out / "memory.npz"
+    np.savez_compressed(written["memory"], positions=result.memory_positions, features=result.memory_features,
+                        pointer_counts=result.pointer_counts, merged=result.merged, added=result.added,
+                        max_pointers=np.int64(-1 if result.max_pointers is None else result.max_pointers))
+    written["stream"] = out / "stream.json"
+    written["stream"].write_text(json.dumps({
+        "names": result.names, "seconds_per_frame": result.seconds_per_frame.tolist(),
+        "frames_per_second": result.frames_per_second, "pointer_counts": result.pointer_counts.tolist(),
+        "max_pointers": result.max_pointers}, indent=1) + "\n")
+    return written

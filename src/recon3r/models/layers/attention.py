@@ -3,6 +3,8 @@
 Parameter names follow CroCo: self-attention has one `qkv` linear (channel layout [q | k | v],
 heads contiguous inside each) and `proj`; cross-attention has `projq`, `projk`, `projv` and `proj`.
 Attention is plain softmax(q kᵀ / sqrt(head_dim)) v; RoPE rotates q and k, never v.
+An optional boolean `attn_mask` (broadcastable to (B, heads, Nq, Nk), True = may attend) is passed
+to `scaled_dot_product_attention`; every query row must keep at least one key.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ def rotary_for(rope: RoPE2D | None, pos: Positions, head_dim: int) -> RotaryTabl
 
 
 class Attention(nn.Module):
-    """Self-attention. `forward(x, pos)`: x (B, N, C); pos (B, N, 2) positions or a `RotaryTable`."""
+    """Self-attention. `forward(x, pos, attn_mask)`: x (B, N, C); pos (B, N, 2) positions or a `RotaryTable`."""
 
     def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, rope: RoPE2D | None = None):
         super().__init__()
@@ -38,14 +40,14 @@ class Attention(nn.Module):
         self.proj = nn.Linear(dim, dim)
         self.rope = rope
 
-    def forward(self, x: torch.Tensor, pos: Positions = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, pos: Positions = None, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv.unbind(0)  # each (B, heads, N, head_dim)
         table = rotary_for(self.rope, pos, self.head_dim)
         if table is not None:
             q, k = apply_rotary(q, table), apply_rotary(k, table)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.proj(out.transpose(1, 2).reshape(B, N, C))
 
 
@@ -79,6 +81,7 @@ class CrossAttention(nn.Module):
         value: torch.Tensor,
         qpos: Positions = None,
         kpos: Positions = None,
+        attn_mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         B, Nq, C = query.shape
         q = self._heads(self.projq(query))
@@ -90,5 +93,5 @@ class CrossAttention(nn.Module):
             q = apply_rotary(q, qtable)
         if ktable is not None:
             k = apply_rotary(k, ktable)
-        out = F.scaled_dot_product_attention(q, k, v)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.proj(out.transpose(1, 2).reshape(B, Nq, C))

@@ -2,6 +2,8 @@
 
 - `Block` (encoder): x + attn(norm1 x), then + mlp(norm2 x).
 - `DecoderBlock`: x + selfattn(norm1 x), then + crossattn(norm2 x, norm_y y), then + mlp(norm3 x).
+- `ModulatedBlock`: an encoder block whose two norms are adaLN-modulated by a condition vector
+  (`ModulatedLayerNorm`: LN(x)·(1 + scale) + shift, (shift, scale) = Linear(SiLU(c))).
 
 LayerNorm eps is 1e-6 everywhere (`layer_norm`). Positions are (B, N, 2) integer (row, col)
 tensors or precomputed `RotaryTable`s (compute once per stack with `RoPE2D.table`).
@@ -71,11 +73,52 @@ class DecoderBlock(nn.Module):
         self.mlp = Mlp(dim, int(dim * mlp_ratio))
         self.norm_y = layer_norm(dim) if norm_mem else nn.Identity()
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, xpos: Positions = None, ypos: Positions = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), xpos)
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        xpos: Positions = None,
+        ypos: Positions = None,
+        self_mask: torch.Tensor | None = None,
+        cross_mask: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Optional boolean masks (True = may attend): `self_mask` (B, 1, Nx, Nx), `cross_mask` (B, 1, Nx, Ny)."""
+        x = x + self.attn(self.norm1(x), xpos, self_mask)
         memory = self.norm_y(y)
-        x = x + self.cross_attn(self.norm2(x), memory, memory, xpos, ypos)
+        x = x + self.cross_attn(self.norm2(x), memory, memory, xpos, ypos, cross_mask)
         return x + self.mlp(self.norm3(x))
+
+
+class ModulatedLayerNorm(nn.Module):
+    """adaLN: LN(x)·(1 + scale) + shift with (shift, scale) = Linear(SiLU(cond)) (shift first).
+
+    `forward(x, cond)`: x (B, N, C), cond (B, C) → (B, N, C). Names: `norm`, `mlp.1` (CUT3R's `ModLN`).
+    """
+
+    def __init__(self, dim: int, cond_dim: int | None = None):
+        super().__init__()
+        self.norm = layer_norm(dim)
+        self.mlp = nn.Sequential(nn.SiLU(), nn.Linear(cond_dim or dim, 2 * dim))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        shift, scale = self.mlp(cond).chunk(2, dim=-1)
+        return self.norm(x) * (1 + scale[:, None]) + shift[:, None]
+
+
+class ModulatedBlock(nn.Module):
+    """Encoder block with adaLN-modulated norms. `forward(x, cond, pos)`: x (B, N, C), cond (B, C)."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, qkv_bias: bool = True,
+                 rope: RoPE2D | None = None):
+        super().__init__()
+        self.norm1 = ModulatedLayerNorm(dim)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, rope=rope)
+        self.norm2 = ModulatedLayerNorm(dim)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor, cond: torch.Tensor, pos: Positions = None) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x, cond), pos)
+        return x + self.mlp(self.norm2(x, cond))
 
 
 def init_transformer_weights(module: nn.Module) -> None:

@@ -24,11 +24,16 @@ class RotaryTable(NamedTuple):
     """Precomputed rotation for one set of positions.
 
     `cos` and `sin` are (B, 1, N, head_dim), broadcast over heads; `sin` already carries the
-    sign of the split-half rotation, so `x * cos + swap_quarters(x) * sin` rotates `x`.
+    sign of the split-half rotation, so `x * cos + partner(x) * sin` rotates `x`.
+    `partner` is the channel gather (head_dim,) that pairs channels; None means the 2D layout
+    (pair (i, i + d/4) inside each half of the head). `compute_dtype`, when set, is the dtype the
+    rotation is computed in (q/k are cast to it and back: CroCo's float16 encoder RoPE).
     """
 
     cos: torch.Tensor
     sin: torch.Tensor
+    partner: torch.Tensor | None = None
+    compute_dtype: torch.dtype | None = None
 
 
 class RoPE2D(nn.Module):
@@ -47,11 +52,13 @@ class RoPE2D(nn.Module):
         exponents = torch.arange(0, half_dim, 2, device=device).float() / half_dim
         return 1.0 / (self.base**exponents)
 
-    def table(self, positions: torch.Tensor, head_dim: int) -> RotaryTable:
+    def table(self, positions: torch.Tensor, head_dim: int, dtype: torch.dtype = torch.float32) -> RotaryTable:
         """Cos/sin tables for `positions` (B, N, 2) integer (row, col); negative = no rotation.
 
-        Returns float32 tables of shape (B, 1, N, head_dim); they are cast to the query dtype
-        when applied.
+        Returns tables of shape (B, 1, N, head_dim). float32 tables are cast to the query dtype
+        when applied. `dtype=torch.float16` reproduces the PyTorch fallback of CroCo/CUT3R run on
+        float16 q/k: the float32 angles are rounded to float16, cos/sin are evaluated on them in
+        float16, and the rotation itself is computed in float16 (`compute_dtype`).
         """
         if head_dim % 4 != 0:
             raise ValueError(f"2D RoPE needs a head dimension divisible by 4, got {head_dim}")
@@ -61,7 +68,7 @@ class RoPE2D(nn.Module):
         pos = positions.to(torch.float32)
         if self.f0 != 1.0:
             pos = pos * self.f0
-        angles = pos[..., None] * inv_freq  # (B, N, 2, Q): [row, col] x frequency
+        angles = (pos[..., None] * inv_freq).to(dtype)  # (B, N, 2, Q): [row, col] x frequency
         cos, sin = angles.cos(), angles.sin()
         # Layout per head: [row: cos q0 | cos q1] [col: cos q0 | cos q1], the sign of the
         # split-half rotation folded into sin: [-sin, +sin] per axis.
@@ -70,16 +77,33 @@ class RoPE2D(nn.Module):
         unrotated = (positions < 0).any(dim=-1)[..., None, None, None]  # (B, N, 1, 1, 1)
         cos = torch.where(unrotated, torch.ones_like(cos), cos)
         sin = torch.where(unrotated, torch.zeros_like(sin), sin)
-        return RotaryTable(cos.flatten(-3)[:, None], sin.flatten(-3)[:, None])
+        compute = None if dtype == torch.float32 else dtype
+        return RotaryTable(cos.flatten(-3)[:, None], sin.flatten(-3)[:, None], None, compute)
 
 
 def apply_rotary(x: torch.Tensor, table: RotaryTable) -> torch.Tensor:
     """Rotate `x` (B, heads, N, head_dim) with a `RotaryTable` for the same B and N."""
+    if table.compute_dtype is not None and table.compute_dtype != x.dtype:
+        return apply_rotary(x.to(table.compute_dtype), table).to(x.dtype)
     cos = table.cos.to(x.dtype)
     sin = table.sin.to(x.dtype)
-    quarters = x.unflatten(-1, (2, 2, x.shape[-1] // 4))
-    swapped = quarters.flip(-2).flatten(-3)  # (a, b) -> (b, a) inside each axis half
-    return x * cos + swapped * sin
+    if table.partner is None:
+        quarters = x.unflatten(-1, (2, 2, x.shape[-1] // 4))
+        partner = quarters.flip(-2).flatten(-3)  # (a, b) -> (b, a) inside each axis half
+    else:
+        partner = x.index_select(-1, table.partner)
+    return x * cos + partner * sin
+
+
+def prepend_unrotated(table: RotaryTable, count: int) -> RotaryTable:
+    """`table` with `count` identity rows (cos 1, sin 0) in front: tokens that carry no position.
+
+    For example a pose token placed before the patch tokens of a sequence.
+    """
+    B, _, _, D = table.cos.shape
+    ones = table.cos.new_ones(B, 1, count, D)
+    zeros = table.sin.new_zeros(B, 1, count, D)
+    return table._replace(cos=torch.cat((ones, table.cos), dim=2), sin=torch.cat((zeros, table.sin), dim=2))
 
 
 def patch_positions(batch: int, rows: int, cols: int, device: torch.device | None = None) -> torch.Tensor:
