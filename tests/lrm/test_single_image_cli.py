@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from recon3r.lrm.data import render_orbit
 
 from recon3r.cli import main
-from recon3r.lrm.data import render_orbit
 from recon3r.lrm.turntable import turntable_poses
 from recon3r.models.checkpoint import save_model
 from recon3r.models.lrm import build_lrm

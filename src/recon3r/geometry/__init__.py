@@ -12,6 +12,9 @@ from recon3r.geometry.cameras import (
     depth_to_points_with_focal,
     depth_to_world_points,
     image_center,
+    look_at,
+    opencv_opengl_pose,
+    orbit_poses,
     pixel_grid,
     project_points,
 )
@@ -22,6 +25,7 @@ from recon3r.geometry.pointmaps import (
     joint_depth_quantile,
     normalize_pointmaps,
 )
+from recon3r.geometry.rays import pixel_rays, ray_box_limits, region_pixel_centers
 from recon3r.geometry.registration import align_poses, fit_scale, median_camera_distance, umeyama
 from recon3r.geometry.transforms import apply_transform, invert_transform, make_transform
 
@@ -39,10 +43,16 @@ __all__ = [
     "invert_transform",
     "joint_center_and_scale",
     "joint_depth_quantile",
+    "look_at",
     "make_transform",
     "median_camera_distance",
     "normalize_pointmaps",
+    "opencv_opengl_pose",
+    "orbit_poses",
     "pixel_grid",
+    "pixel_rays",
     "project_points",
+    "ray_box_limits",
+    "region_pixel_centers",
     "umeyama",
 ]
