@@ -14,7 +14,7 @@ import sys
 
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "convert": ("recon3r.commands.convert", "convert an official DUSt3R .pth checkpoint to safetensors + config.json"),
+    "convert": ("recon3r.commands.convert", "convert an official DUSt3R .pth checkpoint or a released OpenLRM folder to safetensors + config.json"),
     "data": ("recon3r.commands.data", "make datasets: render procedural scenes in the recon3r multi-view format"),
     "demo": ("recon3r.commands.demo", "serve the web demo (gradio) on 127.0.0.1: upload photos, see and download the 3D scene"),
     "depth-to-3d": ("recon3r.commands.depth_to_3d", "depth map (.npy / 16-bit PNG) → 3D points: recover its depth shift and focal (LeReS-style), write a PLY"),

@@ -1,4 +1,4 @@
-"""`recon3r convert CKPT.pth OUT_DIR`: an official DUSt3R checkpoint → model.safetensors + config.json."""
+"""`recon3r convert SRC OUT_DIR`: an official DUSt3R .pth, or a released OpenLRM folder, → model.safetensors + config.json."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ import argparse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("checkpoint", help="official DUSt3R training checkpoint (.pth), read with a restricted unpickler")
+    parser.add_argument("checkpoint", help="official DUSt3R training checkpoint (.pth, read with a restricted unpickler), "
+                        "or a released OpenLRM folder (config.json of ModelLRM kwargs + model.safetensors)")
     parser.add_argument("out_dir", help="folder to write model.safetensors and config.json into (created if needed)")
     parser.add_argument(
         "--keep-training-layout",

@@ -17,6 +17,9 @@ Two formats are read by `load_model(path, device)`:
 (b) `model.safetensors` + `config.json` in one folder (pass the folder or either file).
     `config.json` is `{"class": name, "kwargs": {...}}` with infinities as "inf"/"-inf" and tuples
     as lists. The config is honoured verbatim. `save_model` writes this format.
+    Other projects' released folders load unchanged when a model registers a reader of their
+    config.json in `FOREIGN_CONFIG_READERS` (OpenLRM: the flat `ModelLRM` kwargs); a folder with
+    `pytorch_model.bin` instead of safetensors is read with the restricted unpickler.
 
 Missing or unexpected parameter names raise `CheckpointError` listing them.
 """
@@ -24,6 +27,7 @@ Missing or unexpected parameter names raise `CheckpointError` listing them.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import math
@@ -41,6 +45,14 @@ from recon3r.models.registry import check_kwargs, get_model_class, list_models
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+PICKLED_WEIGHTS_NAME = "pytorch_model.bin"  # huggingface_hub's older weight file: a pickled state dict
+
+#: Readers of other projects' config.json layouts: class name → "module:function". The function
+#: takes the parsed JSON and returns that class's constructor kwargs, or None when the layout is
+#: not its own (it may raise ConfigError for a recognised but malformed one). Imported on demand.
+FOREIGN_CONFIG_READERS: dict[str, str] = {
+    "ModelLRM": "recon3r.models.lrm:openlrm_config_kwargs",
+}
 
 # Restricted pickle: the only globals admitted beyond torch's weights_only defaults.
 _SAFE_PICKLE_GLOBALS = [argparse.Namespace]
@@ -99,11 +111,16 @@ def save_model(model: nn.Module, out_dir: str | Path) -> Path:
 
 
 def convert_checkpoint(src: str | Path, out_dir: str | Path, *, keep_training_layout: bool = False) -> nn.Module:
-    """Convert an official `.pth` into `model.safetensors` + `config.json`: exactly what `load_model` builds.
+    """Convert an official `.pth`, or a released folder of another project (e.g. OpenLRM's), into
+    recon3r's `model.safetensors` + `config.json`: exactly what `load_model` builds.
 
     Returns the converted model (CPU, eval mode).
     """
-    name, kwargs, state_dict, source = read_official_checkpoint(src, keep_training_layout=keep_training_layout)
+    src = Path(src)
+    if src.is_dir() or src.suffix == ".safetensors" or src.name == CONFIG_NAME:
+        name, kwargs, state_dict, source = read_checkpoint(src)
+    else:
+        name, kwargs, state_dict, source = read_official_checkpoint(src, keep_training_layout=keep_training_layout)
     model = build_loaded_model(name, kwargs, state_dict, source).eval()
     save_model(model, out_dir)
     return model
@@ -129,6 +146,8 @@ def read_safetensors_checkpoint(
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    if weights is None and not (folder / WEIGHTS_NAME).is_file() and (folder / PICKLED_WEIGHTS_NAME).is_file():
+        weights = folder / PICKLED_WEIGHTS_NAME
     weights = weights or folder / WEIGHTS_NAME
     config_path = folder / CONFIG_NAME
     for required in (weights, config_path):
@@ -140,12 +159,33 @@ def read_safetensors_checkpoint(
         config = json.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{config_path}: not valid JSON ({err})") from None
-    name, kwargs = config_from_json(config, str(config_path))
+    name, kwargs = read_config(config, str(config_path))
+    if weights.name == PICKLED_WEIGHTS_NAME:
+        state_dict = restricted_torch_load(weights)
+        if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+            raise CheckpointError(f"{weights}: expected a state dict of named tensors")
+        return name, kwargs, strip_prefix(dict(state_dict)), str(weights)
     try:
         state_dict = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights}: not a readable safetensors file ({err})") from None
     return name, kwargs, state_dict, str(weights)
+
+
+def read_config(config: Any, source: str = CONFIG_NAME) -> tuple[str, dict[str, Any]]:
+    """(class name, kwargs) of a parsed config.json: recon3r's own layout or a registered foreign one."""
+    own_layout = isinstance(config, Mapping) and isinstance(config.get("class"), str) and set(config) <= {"class", "kwargs"}
+    if isinstance(config, Mapping) and not own_layout:
+        for name, target in FOREIGN_CONFIG_READERS.items():
+            module_name, attribute = target.split(":")
+            reader = getattr(importlib.import_module(module_name), attribute)
+            try:
+                kwargs = reader(config)
+            except ConfigError as err:
+                raise CheckpointError(f"{source}: {err}") from None
+            if kwargs is not None:
+                return name, {k: _from_json(v) for k, v in kwargs.items()}
+    return config_from_json(config, source)
 
 
 def read_official_checkpoint(
@@ -333,7 +373,8 @@ def config_to_json(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def config_from_json(config: Any, source: str = CONFIG_NAME) -> tuple[str, dict[str, Any]]:
     """Inverse of `config_to_json`: (class name, kwargs) with "inf"/"-inf" strings back as floats."""
     if not isinstance(config, Mapping) or not isinstance(config.get("class"), str):
-        raise CheckpointError(f'{source}: expected {{"class": <model name>, "kwargs": {{...}}}}')
+        raise CheckpointError(f'{source}: expected {{"class": <model name>, "kwargs": {{...}}}} or the config.json '
+                              f'of a released {" / ".join(FOREIGN_CONFIG_READERS)} folder')
     kwargs = config.get("kwargs", {})
     if not isinstance(kwargs, Mapping):
         raise CheckpointError(f"{source}: 'kwargs' must be an object, got {type(kwargs).__name__}")
