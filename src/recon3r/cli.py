@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "depth-to-3d": ("recon3r.commands.depth_to_3d", "depth map (.npy / 16-bit PNG) → 3D points: recover its depth shift and focal (LeReS-style), write a PLY"),
     "eval": ("recon3r.commands.eval", "evaluate models and baselines on a benchmark set: one Markdown table, JSON"),
     "reconstruct": ("recon3r.commands.reconstruct", "reconstruct a scene from photos: poses, intrinsics, depth, points, exports"),
-    "single-image": ("recon3r.commands.single_image", "one image of an object → triplane, mesh (GLB, PLY) and turntable GIF with an LRM-style model"),
+    "single-image": ("recon3r.commands.single_image", "one image, a folder or a text prompt → triplane, mesh (PLY, GLB) and turntable (MP4, GIF) with an OpenLRM-compatible model"),
     "stream": ("recon3r.commands.stream", "online (streaming) reconstruction with a Point3R-style pointer-memory model: PLY + npz"),
     "train": ("recon3r.commands.train", "train a pair model (one process, or many under torchrun)"),
 }

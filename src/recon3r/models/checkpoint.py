@@ -59,17 +59,20 @@ _SAFE_PICKLE_GLOBALS = [argparse.Namespace]
 
 
 # ---------------------------------------------------------------- public API
-def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None) -> nn.Module:
+def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None,
+               config: str | Path | None = None) -> nn.Module:
     """Load a model from an official `.pth` or a `model.safetensors` + `config.json` folder.
 
     Returns the model in eval mode on `device` ("auto" picks an available accelerator), float32
     (the checkpoint's floating tensors are cast). `expect`: a registered class name; a checkpoint
-    of another class is refused with a CheckpointError before anything is built.
+    of another class is refused with a CheckpointError before anything is built. `config`: a
+    config.json to use instead of the one beside the weights (`path` is then the weights file or
+    their folder).
     """
     from recon3r.utils.device import resolve_device
 
     target = resolve_device(device)
-    name, kwargs, state_dict, source = read_checkpoint(path)
+    name, kwargs, state_dict, source = read_checkpoint(path, config=config)
     if expect is not None and name != expect:
         raise CheckpointError(f"{path} holds a {name} model, not the {expect} model needed here")
     model = build_loaded_model(name, kwargs, state_dict, source)
@@ -127,11 +130,20 @@ def convert_checkpoint(src: str | Path, out_dir: str | Path, *, keep_training_la
 
 
 # ---------------------------------------------------------------- reading
-def read_checkpoint(path: str | Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
-    """(class name, kwargs, state dict, source description) from either checkpoint format."""
+def read_checkpoint(path: str | Path, config: str | Path | None = None
+                    ) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
+    """(class name, kwargs, state dict, source description) from either checkpoint format.
+
+    `config`: an explicit config.json for the safetensors / pytorch_model.bin weights at `path`.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
+    if config is not None:
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"config not found: {config}")
+        folder = path if path.is_dir() else path.parent
+        return read_safetensors_checkpoint(folder, weights=None if path.is_dir() else path, config_path=Path(config))
     if path.is_dir():
         return read_safetensors_checkpoint(path)
     if path.suffix == ".safetensors" or path.name == CONFIG_NAME:
@@ -140,7 +152,7 @@ def read_checkpoint(path: str | Path) -> tuple[str, dict[str, Any], dict[str, to
 
 
 def read_safetensors_checkpoint(
-    folder: Path, weights: Path | None = None
+    folder: Path, weights: Path | None = None, config_path: Path | None = None
 ) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
     """Read `config.json` and the safetensors weights of a saved model folder."""
     from safetensors import SafetensorError
@@ -149,7 +161,7 @@ def read_safetensors_checkpoint(
     if weights is None and not (folder / WEIGHTS_NAME).is_file() and (folder / PICKLED_WEIGHTS_NAME).is_file():
         weights = folder / PICKLED_WEIGHTS_NAME
     weights = weights or folder / WEIGHTS_NAME
-    config_path = folder / CONFIG_NAME
+    config_path = config_path or folder / CONFIG_NAME
     for required in (weights, config_path):
         if not required.is_file():
             raise CheckpointError(
@@ -160,7 +172,7 @@ def read_safetensors_checkpoint(
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{config_path}: not valid JSON ({err})") from None
     name, kwargs = read_config(config, str(config_path))
-    if weights.name == PICKLED_WEIGHTS_NAME:
+    if weights.suffix != ".safetensors":  # pytorch_model.bin: a pickled state dict
         state_dict = restricted_torch_load(weights)
         if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
             raise CheckpointError(f"{weights}: expected a state dict of named tensors")
