@@ -15,7 +15,7 @@ import sys
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("recon3r.commands.convert", "convert an official DUSt3R .pth checkpoint or a released OpenLRM folder to safetensors + config.json"),
-    "data": ("recon3r.commands.data", "make datasets: render procedural scenes in the recon3r multi-view format"),
+    "data": ("recon3r.commands.data", "make datasets: procedural scenes (recon3r multi-view format) or rendered objects (MIRA's layout)"),
     "demo": ("recon3r.commands.demo", "serve the web demo (gradio) on 127.0.0.1: upload photos, see and download the 3D scene"),
     "depth-to-3d": ("recon3r.commands.depth_to_3d", "depth map (.npy / 16-bit PNG) → 3D points: recover its depth shift and focal (LeReS-style), write a PLY"),
     "eval": ("recon3r.commands.eval", "evaluate models and baselines on a benchmark set: one Markdown table, JSON"),
