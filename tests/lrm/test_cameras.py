@@ -37,3 +37,20 @@ def test_released_models_use_openlrm_input_sizes():
         sizes = {name: inference_sizes(ModelLRM(**config)) for name, config in OPENLRM_CONFIGS.items()}
     assert sizes == {"small": (224, 192), "base": (336, 288), "large": (448, 384)}
     assert inference_sizes(ModelLRM(**ModelLRM.tiny_config)) == (28, 28)
+
+
+def test_normalize_to_source_puts_the_source_on_the_canonical_pose_and_keeps_relative_poses():
+    from recon3r.geometry.cameras import look_at
+    from recon3r.lrm.cameras import canonical_source_pose, normalize_to_source
+
+    eyes = torch.tensor([[1.0, 2.0, 0.7], [-2.0, 0.5, 1.0], [0.3, -2.2, -0.4]], dtype=torch.float64)
+    poses = look_at(eyes, torch.zeros_like(eyes), torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64))
+    normalized = normalize_to_source(poses, source=1)
+    distance = float(eyes[1].norm())
+    torch.testing.assert_close(normalized[1], canonical_source_pose(distance, torch.float64))
+    relative = torch.linalg.inv(poses[0]) @ poses[2]
+    torch.testing.assert_close(torch.linalg.inv(normalized[0]) @ normalized[2], relative)
+    torch.testing.assert_close(normalized[:, :3, 3].norm(dim=-1), eyes.norm(dim=-1))  # origin kept (looked at)
+    source = canonical_source_camera(distance).double()
+    torch.testing.assert_close(source[0, :12].reshape(3, 4), (normalized[1] * torch.tensor([1.0, -1, -1, 1],
+                                                              dtype=torch.float64))[:3])

@@ -5,6 +5,8 @@ World z up; cam-to-world in OpenGL axes inside the camera vectors (`recon3r.mode
   normalised focal 0.75 and principal point 0.5 (training maps each source view onto this pose);
 - render: `orbit_poses` at radius 2 and height 0.8, θ from −π/2 to 3π/2 (first = last view),
   same intrinsics, background white.
+Training data is brought to the same frame by `normalize_to_source` (OpenLRM's
+`camera_normalization_objaverse`): one rigid motion puts the source camera on the canonical pose.
 """
 
 from __future__ import annotations
@@ -35,6 +37,27 @@ def canonical_source_camera(distance: float = SOURCE_DISTANCE, focal: float = FO
     """(batch, 16) source camera vector of the canonical pose at `distance` from the origin."""
     pose = torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, -distance], [0.0, 1.0, 0.0, 0.0]])
     return source_camera_vector(pose, normalized_pinhole(focal, principal)).expand(batch, -1).clone()
+
+
+def canonical_source_pose(distance: float = SOURCE_DISTANCE, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(4, 4) OpenCV cam-to-world of the canonical source camera at `distance` (the OpenGL pose of
+    `canonical_source_camera` with its y and z axes flipped)."""
+    return opencv_opengl_pose(torch.tensor([[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, -1.0, -distance], [0.0, 1.0, 0.0, 0.0],
+                                            [0.0, 0.0, 0.0, 1.0]], dtype=dtype))
+
+
+def normalize_to_source(world_from_cam: torch.Tensor, source: int = 0, distance: float | None = None) -> torch.Tensor:
+    """Move every camera by the rigid motion that puts camera `source` on the canonical pose.
+
+    world_from_cam (V, 4, 4) OpenCV cam-to-world. `distance`: the canonical distance; None keeps the
+    source camera's distance to the world origin (OpenLRM's 'auto'). Relative poses are unchanged;
+    when the source looks at the origin, the origin stays put. Returns (V, 4, 4).
+    """
+    pivot = world_from_cam[source]
+    if distance is None:
+        distance = float(pivot[:3, 3].norm())
+    motion = canonical_source_pose(distance, world_from_cam.dtype).to(world_from_cam.device) @ torch.linalg.inv(pivot)
+    return motion @ world_from_cam
 
 
 def orbit_render_cameras(views: int, radius: float = ORBIT_RADIUS, height: float = ORBIT_HEIGHT, focal: float = FOCAL,
