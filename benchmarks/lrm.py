@@ -1,19 +1,14 @@
-"""Single-image reconstruction on held-out procedural object orbits: a tiny trained LRM vs untrained vs mean colour.
+"""ModelLRM inference cost per stage: image → triplane, one rendered view, the mesh grid.
 
-Trains `recon3r.models.lrm.LRM` (the 'tiny' config) with `recon3r.lrm.train_lrm` on procedural
-object-centric orbits (one source view + `--views - 1` supervising views per object, on one CPU
-thread), then encodes the source view of each held-out orbit (scene indices from
-`recon3r.lrm.train.TEST_SCENE_OFFSET`, disjoint from training) and renders its other views:
+For each configuration (random weights: the cost does not depend on them) it times, on one
+image and one view:
+- `planes`: encoder + camera embedding + triplane transformer + upsampler (`forward_planes`);
+- `render`: one S_r × S_r view with samples_per_ray (coarse + importance) samples per ray;
+- `grid`: the density / colour field on a G³ grid (`forward_grid`), the mesh-extraction query.
+Configurations: `tiny` (ModelLRM.tiny_config) and OpenLRM's released `small` / `base` / `large`
+architectures at their inference sizes (source 224 / 336 / 448, render 192 / 288 / 384).
 
-- novel-view PSNR (dB): 10·log10(1 / MSE) per object over all pixels of its novel views, RGB in
-  [0, 1] on the white background, averaged over objects; MSE likewise;
-- mask IoU: rendered opacity > 0.5 vs the exact object mask over the novel views;
-- ms / image: source image → triplane → all its novel views rendered (32 samples per ray).
-Rows: `LRM tiny (trained)`, `LRM tiny (untrained)` (the same seed-0 initialisation before
-training) and `mean colour of the source` (every novel pixel gets the source image's mean colour;
-it predicts no object, IoU 0).
-
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lrm.py [--steps 3000] [--save-weights DIR]   # about 2 min
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lrm.py [--configs tiny,small] [--grid 64] [--threads 1]
 """
 
 from __future__ import annotations
@@ -26,54 +21,59 @@ import time
 import torch
 
 
-def evaluate(name: str, model, test) -> dict:
-    from recon3r.lrm.train import mean_color_metrics, novel_view_metrics
-
+def _time(fn, repeats: int) -> float:
+    fn()  # warm-up
     start = time.perf_counter()
-    metrics = mean_color_metrics(test) if model is None else novel_view_metrics(model, test)
-    ms = 1000 * (time.perf_counter() - start) / test["images"].shape[0]
-    return {"method": name, **metrics, "ms": ms}
+    for _ in range(repeats):
+        fn()
+    return 1000 * (time.perf_counter() - start) / repeats
+
+
+def measure(name: str, grid: int, repeats: int, device: str) -> dict:
+    from recon3r.lrm.cameras import canonical_source_camera, inference_sizes, orbit_render_cameras
+    from recon3r.models.lrm import OPENLRM_CONFIGS, ModelLRM
+
+    torch.manual_seed(0)
+    config = ModelLRM.tiny_config if name == "tiny" else OPENLRM_CONFIGS[name]
+    model = ModelLRM(**config).to(device).eval()
+    source, render = inference_sizes(model)
+    image = torch.rand(1, 3, source, source, device=device)
+    camera = canonical_source_camera(batch=1).to(device)
+    views = orbit_render_cameras(1).to(device)[None]
+    with torch.no_grad():
+        planes = model.forward_planes(image, camera)
+
+        def render_view():
+            model.synthesizer(planes, views, torch.zeros(1, 1, 2, device=device),
+                              torch.full((1, 1, 1), float(render), device=device), torch.ones(1, 1, 1, device=device),
+                              render)
+
+        times = {"planes_ms": _time(lambda: model.forward_planes(image, camera), repeats),
+                 "render_ms": _time(render_view, repeats),
+                 "grid_ms": _time(lambda: model.synthesizer.forward_grid(planes, grid), repeats)}
+    parameters = sum(p.numel() for p in model.parameters())
+    return {"config": name, "params": f"{parameters / 1e6:.2f} M", "source": f"{source}²",
+            "render_size": f"{render}², {config['rendering_samples_per_ray']} spr", **times}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=3000, help="training steps (default 3000)")
-    parser.add_argument("--train-scenes", type=int, default=200, help="procedural training objects (default 200)")
-    parser.add_argument("--test-scenes", type=int, default=16, help="held-out objects evaluated (default 16)")
-    parser.add_argument("--views", type=int, default=6, help="views per orbit, the first is the source (default 6)")
-    parser.add_argument("--lr", type=float, default=1e-3, help="peak learning rate (default 1e-3)")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--save-weights", default=None, help="also save the trained model (safetensors + config.json) here")
+    parser.add_argument("--configs", default="tiny,small", help="comma-separated: tiny, small, base, large")
+    parser.add_argument("--grid", type=int, default=64, help="mesh grid points per axis (default 64; OpenLRM uses 384)")
+    parser.add_argument("--repeats", type=int, default=1, help="timed runs after one warm-up (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
     args = parser.parse_args()
-    torch.set_num_threads(1)
-
-    from recon3r.lrm.data import load_orbits
-    from recon3r.lrm.train import TEST_SCENE_OFFSET, LRMTrainConfig, train_lrm
-    from recon3r.models.lrm import build_lrm
-
-    config = LRMTrainConfig(steps=args.steps, train_scenes=args.train_scenes, test_scenes=args.test_scenes,
-                            views=args.views, lr=args.lr, seed=args.seed, out_dir=args.save_weights)
-    torch.manual_seed(config.seed)
-    untrained = build_lrm("tiny", **config.model).eval()  # train_lrm starts from exactly this initialisation
-    size = untrained.cfg.img_size
-    result = train_lrm(config)
-    test = load_orbits(config.test_scenes, config.views, size, config.scene_seed, first=TEST_SCENE_OFFSET)
-    rows = [evaluate("LRM tiny (trained)", result.model, test),
-            evaluate("LRM tiny (untrained)", untrained, test),
-            evaluate("mean colour of the source", None, test)]
-
-    n_params = sum(p.numel() for p in untrained.parameters())
-    print(f"Held-out procedural object orbits: {config.test_scenes} objects, 1 source + {config.views - 1} novel views "
-          f"each at {size}×{size}. Training: {config.steps} steps × {config.batch_scenes} objects × {config.rays} rays "
-          f"from {config.train_scenes} objects, {result.seconds:.0f} s on 1 CPU thread (data included); "
-          f"{n_params / 1e6:.2f} M parameters.\n")
-    print("| method | novel-view PSNR (dB) ↑ | novel-view MSE ↓ | mask IoU ↑ | ms / image |")
-    print("|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['method']} | {r['psnr']:.2f} | {r['mse']:.4f} | {r['mask_iou']:.3f} | {r['ms']:.1f} |")
-    print(f"\nCommand: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/lrm.py {' '.join(sys.argv[1:])}".rstrip())
-    print(f"Machine: {platform.machine()} {platform.processor() or ''}, Python {platform.python_version()}, "
-          f"torch {torch.__version__}, 1 torch thread.")
+    torch.set_num_threads(args.threads)
+    rows = [measure(name.strip(), args.grid, args.repeats, args.device) for name in args.configs.split(",")]
+    print(f"| config | parameters | source | render | planes (ms) | render 1 view (ms) | grid {args.grid}³ (ms) |")
+    print("|---|---|---|---|---|---|---|")
+    for row in rows:
+        print(f"| {row['config']} | {row['params']} | {row['source']} | {row['render_size']} | {row['planes_ms']:.1f} | "
+              f"{row['render_ms']:.1f} | {row['grid_ms']:.1f} |")
+    print(f"\nCommand: OMP_NUM_THREADS={args.threads} .venv/bin/python benchmarks/lrm.py {' '.join(sys.argv[1:])}".rstrip())
+    print(f"Machine: {platform.machine()}, {platform.processor() or 'unknown CPU'}; Python {platform.python_version()}, "
+          f"torch {torch.__version__}, {args.threads} thread(s), device {args.device}")
 
 
 if __name__ == "__main__":

@@ -24,13 +24,13 @@ from collections.abc import Iterator
 
 # name -> (module, one-line help). Keep sorted by name.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "convert": ("recon3r.commands.convert", "convert an official DUSt3R .pth checkpoint to safetensors + config.json"),
-    "data": ("recon3r.commands.data", "make datasets: procedural scenes, and raw CO3D v2 / MegaScenes prepared for training"),
+    "convert": ("recon3r.commands.convert", "convert an official DUSt3R or Point3R .pth, or a released OpenLRM folder, to safetensors + config.json"),
+    "data": ("recon3r.commands.data", "make datasets: procedural scenes or objects, and raw CO3D v2 / MegaScenes prepared for training"),
     "demo": ("recon3r.commands.demo", "serve the web demo (gradio) on 127.0.0.1: upload photos, see and download the 3D scene"),
     "depth-to-3d": ("recon3r.commands.depth_to_3d", "depth map (.npy / 16-bit PNG) → 3D points: recover its depth shift and focal (LeReS-style), write a PLY"),
     "eval": ("recon3r.commands.eval", "evaluate models and baselines on a benchmark set: one Markdown table, JSON"),
     "reconstruct": ("recon3r.commands.reconstruct", "reconstruct a scene from photos: poses, intrinsics, depth, points, exports"),
-    "single-image": ("recon3r.commands.single_image", "one image of an object → triplane, mesh (GLB, PLY) and turntable GIF with an LRM-style model"),
+    "single-image": ("recon3r.commands.single_image", "one image, a folder or a text prompt → triplane, mesh (PLY, GLB) and turntable (MP4, GIF) with an OpenLRM-compatible model"),
     "stream": ("recon3r.commands.stream", "online reconstruction of a video or frame folder with Point3R: depth, poses, points, memory"),
     "train": ("recon3r.commands.train", "train a pair model (one process, or many under torchrun)"),
 }

@@ -1,4 +1,8 @@
-"""`recon3r single-image` end to end on a generated image, reconstruct_single, turntable, errors."""
+"""`recon3r single-image` end to end with a tiny ModelLRM: images, folders, prompts, MIRA's flags, errors."""
+
+from __future__ import annotations
+
+import json
 
 import numpy as np
 import pytest
@@ -6,88 +10,148 @@ import torch
 from PIL import Image
 
 from recon3r.cli import main
-from recon3r.lrm.data import render_orbit
-from recon3r.lrm.turntable import turntable_poses
 from recon3r.models.checkpoint import save_model
-from recon3r.models.lrm import build_lrm
+from recon3r.models.lrm import ModelLRM
 
 pytest.importorskip("mcubes", reason="the `lrm` extra (PyMCubes) is not installed")
+pytest.importorskip("imageio_ffmpeg", reason="the `lrm` extra (imageio-ffmpeg) is not installed")
+
+FAST = ["--mesh-size", "12", "--views", "4", "--render-size", "12"]
 
 
-@pytest.fixture
-def tiny_weights(tmp_path):
+@pytest.fixture(scope="module")
+def weights(tmp_path_factory):
     torch.manual_seed(0)
-    return save_model(build_lrm("test"), tmp_path / "weights")
+    model = ModelLRM(**ModelLRM.tiny_config)
+    with torch.no_grad():  # a field dense enough (density softplus(4) ≈ 4 > 3) to give a mesh
+        model.synthesizer.decoder.net[-1].bias[0] = 5.0
+    return save_model(model, tmp_path_factory.mktemp("lrm") / "weights")
 
 
 @pytest.fixture
 def object_image(tmp_path):
-    view = render_orbit(5, views=1, size=48)
-    path = tmp_path / "object.png"
-    Image.fromarray((view["images"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)).save(path)
+    image = np.full((60, 80, 3), 245, np.uint8)
+    image[15:45, 25:50] = (200, 30, 30)
+    path = tmp_path / "teapot.png"
+    Image.fromarray(image).save(path)
     return path
 
 
-def test_cli_writes_mesh_and_turntable(trained_lrm, object_image, tmp_path, capsys):
-    trimesh = pytest.importorskip("trimesh")
+def test_one_image_writes_mesh_video_and_triplane(weights, object_image, tmp_path, capsys):
+    import imageio.v3 as iio
+    import trimesh
+
     out = tmp_path / "out"
-    code = main(["single-image", str(object_image), "--weights", str(trained_lrm[1]), "--out", str(out),
-                 "--resolution", "16", "--frames", "6", "--frame-size", "24"])
-    assert code == 0
-    for name in ("mesh.glb", "mesh.ply", "turntable.gif"):
-        assert (out / name).stat().st_size > 0
-    assert sorted(p.name for p in (out / "frames").glob("*.png")) == [f"frame_{i:03d}.png" for i in range(6)]
+    assert main(["single-image", str(object_image), "--weights", str(weights), "--out", str(out), *FAST]) == 0
+    for name in ("mesh.ply", "mesh.glb", "turntable.mp4", "turntable.gif", "triplane.safetensors", "input.png"):
+        assert (out / name).stat().st_size > 0, name
+    video = iio.imread(out / "turntable.mp4")
+    assert video.shape == (4, 12, 12, 3)
     with Image.open(out / "turntable.gif") as gif:
-        assert gif.n_frames == 6 and gif.size == (24, 24)
-    mesh = trimesh.load(out / "mesh.glb", force="mesh")
-    assert len(mesh.faces) > 0 and np.abs(mesh.vertices).max() <= 1.0 + 1e-5
+        assert gif.n_frames == 4 and gif.size == (12, 12)
+    mesh = trimesh.load(out / "mesh.ply", force="mesh")
+    assert len(mesh.faces) > 0 and mesh.visual.vertex_colors.shape[0] == len(mesh.vertices)
+    from safetensors.torch import load_file
+
+    assert load_file(str(out / "triplane.safetensors"))["planes"].shape == (1, 3, 8, 8, 8)
     assert "wrote" in capsys.readouterr().out
 
 
-def test_cli_without_weights_says_how_to_train(object_image, tmp_path, capsys):
+def test_a_folder_gives_one_output_folder_per_image(weights, object_image, tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for name in ("a.png", "b.jpg"):
+        Image.open(object_image).convert("RGB").save(folder / name)
+    (folder / "notes.txt").write_text("ignored")
+    out = tmp_path / "out"
+    assert main(["single-image", str(folder), "--weights", str(weights), "--out", str(out), "--export_video", *FAST]) == 0
+    for stem in ("a", "b"):
+        assert (out / stem / "turntable.mp4").is_file() and not (out / stem / "mesh.ply").exists()
+
+
+def test_mira_test_py_flags_work_as_aliases(weights, object_image, tmp_path):
+    loose = tmp_path / "loose"
+    loose.mkdir()
+    (loose / "model.safetensors").write_bytes((weights / "model.safetensors").read_bytes())
+    config = tmp_path / "elsewhere.json"
+    config.write_text((weights / "config.json").read_text())
+    out = tmp_path / "out"
+    code = main(["single-image", f"--checkpoint_path={loose / 'model.safetensors'}", f"--config_path={config}",
+                 "--mode=image", f"--input={object_image}", f"--output_path={out}", "--export_mesh", *FAST])
+    assert code == 0
+    assert (out / "mesh.glb").is_file() and not (out / "turntable.mp4").exists()
+
+
+def test_prompt_without_a_text_to_image_model_says_what_to_pass(weights, tmp_path, capsys):
+    assert main(["single-image", "--prompt", "a red teapot", "--weights", str(weights), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--text-to-image DIR" in err
+
+
+def _tiny_diffusers_pipeline(folder):
+    """A randomly initialised Stable Diffusion pipeline of a few thousand parameters, built from configs."""
+    diffusers = pytest.importorskip("diffusers", reason="the `text-to-image` extra (diffusers) is not installed")
+    transformers = pytest.importorskip("transformers")
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for letter in "abcdefghijklmnopqrstuvwxyz":
+        vocab[letter], vocab[letter + "</w>"] = len(vocab), len(vocab) + 1
+    (folder / "tok").mkdir(parents=True)
+    (folder / "tok" / "vocab.json").write_text(json.dumps(vocab))
+    (folder / "tok" / "merges.txt").write_text("#version: 0.2\n")
+    torch.manual_seed(0)
+    tokenizer = transformers.CLIPTokenizer(str(folder / "tok" / "vocab.json"), str(folder / "tok" / "merges.txt"),
+                                           model_max_length=16)
+    text_encoder = transformers.CLIPTextModel(transformers.CLIPTextConfig(
+        vocab_size=len(vocab), hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
+        max_position_embeddings=16, projection_dim=16, bos_token_id=0, eos_token_id=1, pad_token_id=1))
+    unet = diffusers.UNet2DConditionModel(
+        sample_size=8, in_channels=4, out_channels=4, block_out_channels=(8, 16), layers_per_block=1,
+        down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
+        cross_attention_dim=16, attention_head_dim=2, norm_num_groups=4)
+    vae = diffusers.AutoencoderKL(block_out_channels=(8, 8), latent_channels=4, norm_num_groups=4, sample_size=16,
+                                  down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
+    pipeline = diffusers.StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                                 scheduler=diffusers.DDIMScheduler(clip_sample=False, steps_offset=1), safety_checker=None,
+                                                 feature_extractor=None, requires_safety_checker=False)
+    pipeline.save_pretrained(folder / "pipeline")
+    return folder / "pipeline"
+
+
+@pytest.mark.parametrize("how", ["--prompt", "--mode text --input"])
+def test_prompt_runs_text_to_image_then_reconstruction(weights, tmp_path, how):
+    pipeline = _tiny_diffusers_pipeline(tmp_path / "t2i")
+    out = tmp_path / "out"
+    args = [*how.split(), "a red teapot", "--text-to-image", str(pipeline), "--steps", "2", "--weights",
+            str(weights), "--out", str(out), *FAST]
+    assert main(["single-image", *args]) == 0
+    with Image.open(out / "prompt.png") as generated:
+        assert generated.size == (16, 16)  # the tiny pipeline's default size
+    for name in ("mesh.glb", "turntable.mp4", "turntable.gif"):
+        assert (out / name).is_file(), name
+
+
+def test_errors_name_what_is_wrong(weights, object_image, tmp_path, capsys):
     assert main(["single-image", str(object_image), "--out", str(tmp_path / "o")]) == 2
-    err = capsys.readouterr().err
-    assert "--weights" in err and "train_lrm" in err and "benchmarks/lrm.py" in err
-
-
-def test_cli_names_an_unreadable_image(tiny_weights, tmp_path, capsys):
+    assert "--weights" in capsys.readouterr().err
     bad = tmp_path / "not_an_image.png"
     bad.write_text("hello")
-    assert main(["single-image", str(bad), "--weights", str(tiny_weights), "--out", str(tmp_path / "o")]) == 2
-    assert "not_an_image.png" in capsys.readouterr().err
-    assert not (tmp_path / "o").exists()
+    assert main(["single-image", str(bad), "--weights", str(weights), "--out", str(tmp_path / "o")]) == 2
+    assert "not_an_image.png" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    from recon3r.models.point3r import POINT3R_CONFIGS, Point3R
+
+    other = save_model(Point3R(**POINT3R_CONFIGS["test"]), tmp_path / "p3r")
+    assert main(["single-image", str(object_image), "--weights", str(other), "--out", str(tmp_path / "o")]) == 2
+    assert "not the ModelLRM model" in capsys.readouterr().err
+    assert main(["single-image", str(object_image), "--prompt", "x", "--weights", str(weights), "--out", "o"]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
-def test_cli_refuses_weights_of_another_model(tmp_path, object_image, capsys):
+def test_cli_refuses_weights_of_another_system_and_names_its_command(tmp_path, object_image, capsys):
+    from recon3r.models import save_model
     from recon3r.models.point3r import Point3R
 
     weights = save_model(Point3R(**Point3R.tiny_config), tmp_path / "p3r")
     assert main(["single-image", str(object_image), "--weights", str(weights), "--out", str(tmp_path / "o")]) == 2
-    assert "not the LRM model" in capsys.readouterr().err
-
-
-def test_turntable_frame_zero_is_the_source_pose_and_cameras_look_at_the_origin():
-    poses = turntable_poses(8, 2.2, torch.float64)
-    torch.testing.assert_close(poses[0], torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, -2.2], [0, 0, 0, 1]],
-                                                      dtype=torch.float64))
-    forward = poses[:, :3, 2]
-    centres = poses[:, :3, 3]
-    torch.testing.assert_close(forward, -centres / 2.2)  # optical axes through the origin
-    assert torch.allclose(centres.norm(dim=-1), torch.full((8,), 2.2, dtype=torch.float64))
-    torch.testing.assert_close(centres[4], torch.tensor([0.0, 0.0, 2.2], dtype=torch.float64), atol=1e-12, rtol=0)
-
-
-def test_reconstruct_single_with_the_trained_model_renders_the_source_view(trained_lrm, tmp_path):
-    from recon3r.lrm import reconstruct_single
-    from recon3r.models.checkpoint import load_model
-
-    _, weights = trained_lrm
-    model = load_model(weights)
-    data = render_orbit(100_001, views=1, size=32)  # a held-out scene (see recon3r.lrm.train.TEST_SCENE_OFFSET)
-    image = (data["images"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    result = reconstruct_single(image, model, resolution=24, frames=4, fov_deg=50.0)
-    assert result.planes.shape[:2] == (1, 3) and len(result.frames) == 4
-    target = data["images"][0].permute(1, 2, 0).numpy()
-    mse_source = float(((result.frames[0] / 255.0 - target) ** 2).mean())
-    mse_flat = float(((target.mean(axis=(0, 1)) - target) ** 2).mean())
-    assert mse_source < mse_flat  # frame 0 (source pose) looks like the input, better than its mean colour
+    err = capsys.readouterr().err
+    assert "not the ModelLRM model" in err and "recon3r stream" in err
+    assert not (tmp_path / "o").exists()

@@ -1,4 +1,4 @@
-"""`recon3r convert CKPT.pth OUT_DIR`: an official checkpoint (DUSt3R, Point3R) → model.safetensors + config.json."""
+"""`recon3r convert SRC OUT_DIR`: an official checkpoint (DUSt3R or Point3R .pth, or a released OpenLRM folder) → model.safetensors + config.json."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("checkpoint", help="official training checkpoint (.pth) of DUSt3R or Point3R (e.g. point3r_512.pth), "
-                        "read with a restricted unpickler")
+                        "read with a restricted unpickler, or a released OpenLRM folder (config.json of ModelLRM "
+                        "kwargs + model.safetensors)")
     parser.add_argument("out_dir", help="folder to write model.safetensors and config.json into: new or empty, or an "
                         "earlier conversion's with --overwrite (not the checkpoint's own folder)")
     parser.add_argument(

@@ -1,6 +1,7 @@
 """`recon3r data ACTION`: make datasets.
 
 - `make-procedural --out DIR --scenes N --views V`: write procedural scenes to disk;
+- `make-objects --out DIR --objects N`: render procedural objects in MIRA's rendered-objects layout;
 - `co3d --co3d_dir RAW --output_dir OUT [--single_sequence_subset]`: raw CO3D v2 → what `Co3d` reads
   (DUSt3R's preprocess_co3d.py, same flags);
 - `megascenes --megascenes_dir RAW --output_dir OUT`: MegaScenes COLMAP reconstructions → what
@@ -83,6 +84,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mega.add_argument("--quiet", action="store_true", help="no progress bars")
     mega.set_defaults(_data_run=run_megascenes)
 
+    objects = sub.add_parser(
+        "make-objects",
+        help="render procedural objects in MIRA's rendered-objects layout (RGBA renders + cameras), for RenderedObjects",
+        description="Render procedural objects, each alone and normalised to a unit bounding box, from random "
+        "viewpoints as MIRA's Blender script does, in its layout (see recon3r.data.rendered_objects): per object "
+        "NNN.png (RGBA), NNN.npy (world-to-camera), NNN_depth.npy, metadata.json (fov_deg), points.npy; "
+        "splits.json. Read them back with RenderedObjects(ROOT='DIR'). For real meshes (Objaverse GLB/OBJ), "
+        "run `blender --background --python src/recon3r/scripts/render_objects.py -- --object_path X ...`.",
+    )
+    objects.add_argument("--out", required=True, help="output folder: new or empty, or an earlier make-objects' with --overwrite")
+    objects.add_argument("--objects", type=int, required=True, help="number of objects")
+    objects.add_argument("--renders", type=int, default=32, help="renders per object (default 32)")
+    objects.add_argument("--size", type=int, default=128, help="square render side in pixels (default 128)")
+    objects.add_argument("--test-objects", type=int, default=0,
+                         help="the last K objects form the 'test' split of splits.json (default 0)")
+    objects.add_argument("--seed", type=int, default=0, help="generator seed; the same seed gives identical files")
+    objects.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                         help="replace objects an earlier `recon3r data make-objects` wrote")
+    objects.set_defaults(_data_run=run_make_objects)
+
 
 def run(args: argparse.Namespace) -> int:
     return int(args._data_run(args) or 0)
@@ -162,4 +183,30 @@ def run_megascenes(args: argparse.Namespace) -> int:
     print(report.summary(f"MegaScenes images → {args.output_dir}"))
     out = args.output_dir
     print(f"read it with MegaScenes('{out}/{args.split}_pairs.pkl', '{out}/{args.split}_images.pkl', split='{args.split}')")
+
+def run_make_objects(args: argparse.Namespace) -> int:
+    import time
+
+    from recon3r.data.procedural.objects import write_rendered_objects
+    from recon3r.errors import ConfigError
+    from recon3r.io.output_dir import check_output_dir
+    from recon3r.utils.progress import progress
+
+    for name in ("objects", "renders"):
+        if getattr(args, name) < 1:
+            raise ConfigError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if args.size < 16:
+        raise ConfigError(f"--size must be at least 16, got {args.size}")
+    if not 0 <= args.test_objects < args.objects:
+        raise ConfigError(f"--test-objects must be in [0, --objects), got {args.test_objects}")
+    output = check_output_dir(args.out, "data make-objects", overwrite=args.overwrite)
+    start = time.monotonic()
+    bar = iter(progress(range(args.objects), desc="objects", total=args.objects))
+    with output.staged() as staging:
+        write_rendered_objects(staging, args.objects, args.renders, size=args.size, seed=args.seed,
+                               test_objects=args.test_objects, on_object=lambda _: next(bar, None))
+        next(bar, None)
+    out = output.path
+    print(f"wrote {args.objects} objects × {args.renders} renders ({args.size} px) to {out} "
+          f"in {time.monotonic() - start:.1f} s")
     return 0

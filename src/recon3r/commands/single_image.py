@@ -1,61 +1,139 @@
-"""`recon3r single-image IMAGE --weights DIR --out DIR`: one image → mesh and turntable (LRM-style)."""
+"""`recon3r single-image IMAGE|FOLDER --weights DIR --out DIR` (or `--prompt TEXT --text-to-image DIR`): → 3D.
+
+An OpenLRM-compatible `ModelLRM` (a released OpenLRM folder, or a recon3r one) turns each image
+into a triplane, a mesh (PLY, GLB, vertex colours) and a turntable (MP4, GIF). With `--prompt`, a
+local diffusers pipeline makes the image first. MIRA's `test.py` flags work as aliases:
+`--checkpoint_path`, `--config_path`, `--mode text|image`, `--input`, `--output_path`,
+`--export_video`, `--export_mesh` (giving either export flag limits the outputs to those).
+"""
 
 from __future__ import annotations
 
 import argparse
 
-NO_WEIGHTS = (
-    "no single-image model given and none is shipped: pass --weights DIR (a folder holding an LRM "
-    "model.safetensors + config.json). Train a tiny one on procedural object orbits in a few minutes on a CPU with "
-    "`python benchmarks/lrm.py --save-weights DIR`, or in Python with "
-    "`recon3r.lrm.train_lrm(recon3r.lrm.LRMTrainConfig(steps=3000, out_dir=DIR))`"
-)
+NO_WEIGHTS = ("no single-image model given and none is shipped: pass --weights DIR, a released OpenLRM folder "
+              "(e.g. openlrm-mix-base-1.1 from Hugging Face: config.json + model.safetensors) or a recon3r "
+              "ModelLRM folder (recon3r.save_model)")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", help="an image of one object, centred on a white background")
-    parser.add_argument("--weights", default=None, help="folder with an LRM model.safetensors + config.json")
-    parser.add_argument("--out", required=True, help="output folder: mesh.glb, mesh.ply, turntable.gif, frames/")
+    parser.add_argument("image", nargs="?", default=None, help="an image of one object, or a folder of images")
+    parser.add_argument("--input", default=None,
+                        help="an image or folder (--mode image), or the prompt (--mode text); alias of IMAGE / --prompt")
+    parser.add_argument("--mode", choices=("image", "text"), default=None,
+                        help="what --input holds (default: image, or text when --prompt is given)")
+    parser.add_argument("--prompt", default=None, help="a text prompt: generate the image with --text-to-image first")
+    parser.add_argument("--text-to-image", dest="text_to_image", default=None, metavar="DIR",
+                        help="a local diffusers pipeline folder (model_index.json + components) for --prompt")
+    parser.add_argument("--weights", "--checkpoint_path", "--checkpoint-path", dest="weights", default=None,
+                        help="ModelLRM weights: a folder (config.json + model.safetensors), or the weights file")
+    parser.add_argument("--config_path", "--config-path", dest="config_path", default=None,
+                        help="the model's config.json when it is not beside the weights")
+    parser.add_argument("--out", "--output_path", "--output-path", dest="out", required=True,
+                        help="output folder (one sub-folder per image when IMAGE is a folder)")
+    parser.add_argument("--export_video", "--export-video", dest="export_video", action="store_true",
+                        help="write the turntable (MP4 + GIF); with --export_mesh, only what is asked")
+    parser.add_argument("--export_mesh", "--export-mesh", dest="export_mesh", action="store_true",
+                        help="write the mesh (PLY + GLB); with --export_video, only what is asked")
+    parser.add_argument("--mesh-size", "--mesh_size", dest="mesh_size", type=int, default=384,
+                        help="density grid points per axis for marching cubes (default 384, as OpenLRM)")
+    parser.add_argument("--mesh-threshold", "--mesh_thres", dest="mesh_threshold", type=float, default=3.0,
+                        help="density of the extracted surface (default 3.0, as OpenLRM)")
+    parser.add_argument("--views", "--render_views", dest="views", type=int, default=160, help="turntable frames")
+    parser.add_argument("--fps", "--render_fps", dest="fps", type=float, default=30.0, help="turntable frame rate")
+    parser.add_argument("--render-size", "--render_size", dest="render_size", type=int, default=None,
+                        help="turntable frame side (default: OpenLRM's for the model, 192 / 288 / 384)")
+    parser.add_argument("--source-size", "--source_size", dest="source_size", type=int, default=None,
+                        help="model input side (default: OpenLRM's for the model, 224 / 336 / 448)")
+    parser.add_argument("--source-distance", "--source_cam_dist", dest="source_distance", type=float, default=2.0,
+                        help="distance of the canonical source camera to the object (default 2.0)")
+    parser.add_argument("--no-recenter", dest="recenter", action="store_false",
+                        help="the image is already cut out and framed: skip the foreground estimate and recentring")
+    parser.add_argument("--chunk", "--frame_size", dest="chunk", type=int, default=2, help="views rendered together")
+    parser.add_argument("--steps", type=int, default=30, help="diffusion steps for --prompt")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the text-to-image draw and the render noise")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto")
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier `recon3r single-image` result")
-    parser.add_argument("--resolution", type=int, default=64, help="density grid points per axis for marching cubes")
-    parser.add_argument("--threshold", type=float, default=1.0,
-                        help="density (per unit length of the [-1, 1]^3 box) of the extracted surface")
-    parser.add_argument("--frames", type=int, default=24, help="turntable frames")
-    parser.add_argument("--frame-size", type=int, default=None, help="turntable image side (default: model input size)")
-    parser.add_argument("--fov", type=float, default=50.0, help="assumed horizontal field of view of the image, degrees")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
 
 
 def run(args: argparse.Namespace) -> int:
-    from recon3r.errors import CheckpointError
+    from pathlib import Path
+
+    from recon3r.errors import CheckpointError, ConfigError
     from recon3r.io.output_dir import check_output_dir
-    from recon3r.lrm.mesh import export_mesh
-    from recon3r.lrm.reconstruct import load_square_image, reconstruct_single
-    from recon3r.lrm.turntable import save_frames
+    from recon3r.lrm.preprocess import load_image
+    from recon3r.lrm.reconstruct import SingleImageOptions, reconstruct_single, write_outputs
     from recon3r.models.checkpoint import load_model
     from recon3r.utils.checks import check_single_image_options
 
+    prompt, source = _resolve_input(args, ConfigError)
+    if prompt is not None and args.text_to_image is None:
+        from recon3r.lrm.text_to_image import NO_PIPELINE
+
+        raise ConfigError(NO_PIPELINE)
     if args.weights is None:
         raise CheckpointError(NO_WEIGHTS)
-    check_single_image_options(args)  # numbers in range, image readable and large enough, output folder usable
-    output = check_output_dir(args.out, "single-image", inputs=[args.image, args.weights], overwrite=args.overwrite)
-    model = load_model(args.weights, device=args.device, expect="LRM")
-    load_square_image(args.image, 8)  # fail early, naming the file, before any work
-    result = reconstruct_single(args.image, model, fov_deg=args.fov, resolution=args.resolution,
-                                threshold=args.threshold, frames=args.frames, frame_size=args.frame_size)
-    out = output.begin()  # a temporary sibling of --out, moved into place once complete
-    written = []
-    if result.mesh is None:
-        print(f"warning: no density above --threshold {args.threshold}; no mesh written")
-    else:
-        written += [export_mesh(result.mesh, out / "mesh.glb"), export_mesh(result.mesh, out / "mesh.ply")]
-        print(f"mesh: {len(result.mesh.vertices)} vertices, {len(result.mesh.faces)} faces")
-    gif = save_frames(result.frames, out / "frames", gif_name="turntable.gif")
-    final_gif = out / "turntable.gif"
-    gif.replace(final_gif)
-    written.append(final_gif)
-    out = output.commit(out)
-    written = [out / p.name for p in written]
-    print(f"{result.seconds:.2f} s; wrote {', '.join(str(p) for p in written)} and {len(result.frames)} PNG frames "
-          f"in {out / 'frames'}")
+    check_single_image_options(args)  # numbers in range before any work
+    jobs: list[tuple[str, object, Path]] = []  # (name, image or path, sub-folder of the output)
+    if source is not None:
+        path = Path(source)
+        if path.is_dir():
+            files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+            if not files:
+                raise ConfigError(f"{path}: no images ({', '.join(IMAGE_SUFFIXES)}) in this folder")
+            jobs = [(p.name, p, Path(p.stem)) for p in files]
+        elif path.is_file():
+            jobs = [(path.name, path, Path("."))]
+        else:
+            raise FileNotFoundError(f"image not found: {path}")
+        for _, file, _ in jobs:
+            load_image(file)  # fail early, naming the file, before loading the model
+    output = check_output_dir(args.out, "single-image", inputs=[source, args.weights, args.config_path],
+                              overwrite=args.overwrite)
+    model = load_model(args.weights, device=args.device, expect="ModelLRM", config=args.config_path)
+    both = not (args.export_video or args.export_mesh)
+    options = SingleImageOptions(source_size=args.source_size, render_size=args.render_size,
+                                 source_distance=args.source_distance, recenter=args.recenter,
+                                 export_mesh=both or args.export_mesh, export_video=both or args.export_video,
+                                 mesh_size=args.mesh_size, mesh_threshold=args.mesh_threshold, views=args.views,
+                                 chunk=args.chunk, seed=args.seed)
+    with output.staged() as out:  # a temporary sibling of --out, moved into place once complete
+        if prompt is not None:
+            from PIL import Image
+
+            from recon3r.lrm.text_to_image import TextToImageOptions, generate_image, load_text_to_image
+
+            pipeline = load_text_to_image(args.text_to_image, device=str(next(model.parameters()).device))
+            image = generate_image(pipeline, prompt, TextToImageOptions(steps=args.steps, seed=args.seed))
+            Image.fromarray(image).save(out / "prompt.png")
+            print(f"generated prompt.png for {prompt!r}")
+            jobs = [("prompt", image, Path("."))]
+        for name, image, folder in jobs:
+            result = reconstruct_single(image, model, options)
+            if options.export_mesh and result.mesh is None:
+                print(f"warning: {name}: no density above --mesh-threshold {args.mesh_threshold}; no mesh written")
+            written = write_outputs(result, out / folder, fps=args.fps)
+            mesh = f"{len(result.mesh.vertices)} vertices, {len(result.mesh.faces)} faces; " if result.mesh else ""
+            print(f"{name}: {result.seconds:.1f} s; {mesh}wrote {', '.join(p.name for p in written)} in "
+                  f"{output.path / folder}")
     return 0
+
+
+def _resolve_input(args: argparse.Namespace, error: type[Exception]) -> tuple[str | None, str | None]:
+    """(prompt, image path) from IMAGE, --input, --mode and --prompt; exactly one must be given."""
+    mode = args.mode or ("text" if args.prompt is not None else "image")
+    prompt = args.prompt
+    source = args.image
+    if args.input is not None:
+        if mode == "text":
+            prompt = prompt if prompt is not None else args.input
+        else:
+            source = source if source is not None else args.input
+    if mode == "text" and prompt is None:
+        raise error("--mode text needs the prompt: pass --prompt TEXT (or --input TEXT)")
+    if mode == "image" and source is None:
+        raise error("nothing to reconstruct: pass an IMAGE or folder (or --input), or --prompt TEXT")
+    if prompt is not None and source is not None:
+        raise error("pass either an image (IMAGE / --input) or --prompt, not both")
+    return prompt, source

@@ -2,7 +2,8 @@
 
 - `format`: the recon3r multi-view format (reader and writer);
 - `procedural`: seeded procedural scenes with exact ground truth and a CPU ray caster;
-- loaders `Procedural`, `MultiView`, `Co3d`, `MegaScenes`, all producing the view dicts of `base`;
+- loaders `Procedural`, `MultiView`, `Co3d`, `MegaScenes`, `RenderedObjects` (rendered object folders,
+  MIRA's / OpenLRM's layouts), all producing the view dicts of `base`;
 - `augment`: crops/resizes with exact intrinsics, `ColorJitter`, background masking, resolution lists;
 - `mixing`: `N @ ds`, `k * ds`, `a + b` and `parse_dataset(spec)` over the whitelist `DATASETS`;
 - `sampler`: `ResolutionBatchSampler`, batches that share one resolution.
@@ -19,6 +20,7 @@ from recon3r.data.format import DatasetError, read_dataset, read_scene, write_da
 from recon3r.data.megascenes import MegaScenes
 from recon3r.data.mixing import ConcatDataset, MixableDataset, RepeatedDataset, ResizedDataset, parse_dataset
 from recon3r.data.multiview import MultiView, Procedural
+from recon3r.data.rendered_objects import RenderedObjects
 from recon3r.data.sampler import ResolutionBatchSampler
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "MultiViewDataset",
     "Procedural",
     "RawView",
+    "RenderedObjects",
     "RepeatedDataset",
     "ResizedDataset",
     "ResolutionBatchSampler",

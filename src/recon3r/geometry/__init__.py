@@ -12,7 +12,10 @@ from recon3r.geometry.cameras import (
     depth_to_points_with_focal,
     depth_to_world_points,
     image_center,
+    look_at,
     opencv_from_pytorch3d,
+    opencv_opengl_pose,
+    orbit_poses,
     pixel_grid,
     project_points,
 )
@@ -23,6 +26,7 @@ from recon3r.geometry.pointmaps import (
     joint_depth_quantile,
     normalize_pointmaps,
 )
+from recon3r.geometry.rays import pixel_rays, ray_box_limits, region_pixel_centers
 from recon3r.geometry.registration import align_poses, fit_scale, median_camera_distance, umeyama
 from recon3r.geometry.rotations import pose_encoding_to_world_from_cam, quaternion_to_rotation
 from recon3r.geometry.transforms import apply_transform, invert_transform, make_transform
@@ -41,13 +45,19 @@ __all__ = [
     "invert_transform",
     "joint_center_and_scale",
     "joint_depth_quantile",
+    "look_at",
     "make_transform",
     "median_camera_distance",
     "normalize_pointmaps",
     "opencv_from_pytorch3d",
+    "opencv_opengl_pose",
+    "orbit_poses",
     "pixel_grid",
+    "pixel_rays",
     "pose_encoding_to_world_from_cam",
     "project_points",
     "quaternion_to_rotation",
+    "ray_box_limits",
+    "region_pixel_centers",
     "umeyama",
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -145,3 +147,48 @@ def opencv_from_pytorch3d(
     cam_from_world[..., :3, 3] = flip * T
     cam_from_world[..., 3, 3] = 1
     return K, cam_from_world
+
+
+def look_at(eye: Tensor, target: Tensor, up: Tensor) -> Tensor:
+    """Cam-to-world (..., 4, 4), OpenCV axes, of cameras at `eye` looking at `target`.
+
+    eye, target (..., 3); up (..., 3) or (3,): the world direction that appears up in the image
+    (the camera's −y). x = normalize(forward × up), y = forward × x. Undefined when the viewing
+    direction is parallel to `up`.
+    """
+    forward = torch.nn.functional.normalize(target - eye, dim=-1)
+    up = up.to(eye).expand_as(forward)
+    right = torch.nn.functional.normalize(torch.linalg.cross(forward, up, dim=-1), dim=-1)
+    down = torch.linalg.cross(forward, right, dim=-1)
+    pose = torch.zeros(*eye.shape[:-1], 4, 4, dtype=eye.dtype, device=eye.device)
+    pose[..., :3, 0], pose[..., :3, 1], pose[..., :3, 2], pose[..., :3, 3] = right, down, forward, eye
+    pose[..., 3, 3] = 1
+    return pose
+
+
+def opencv_opengl_pose(world_from_cam: Tensor) -> Tensor:
+    """Swap a cam-to-world (..., 3 or 4, 4) between OpenCV axes (x right, y down, z forward) and
+    OpenGL / Blender axes (x right, y up, looking along −z): negate the y and z columns.
+
+    The map is its own inverse, so it converts either way.
+    """
+    flip = torch.tensor([1.0, -1.0, -1.0, 1.0], dtype=world_from_cam.dtype, device=world_from_cam.device)
+    return world_from_cam * flip
+
+
+def orbit_poses(count: int, radius: float, height: float, *, start: float = -math.pi / 2, end: float = 3 * math.pi / 2,
+                dtype: torch.dtype = torch.float32, device=None) -> Tensor:
+    """(count, 4, 4) OpenCV cam-to-world poses on a horizontal circle, looking at the origin, world z up.
+
+    Camera k sits at distance `radius` from the origin and height `height` (z), at azimuth
+    θ_k = linspace(start, end, count) from the +x axis: eye = (ρ cos θ, ρ sin θ, height) with
+    ρ = sqrt(radius² − height²). The default range starts in front of the object at (0, −ρ, h) and
+    ends there again (the first and last views coincide).
+    """
+    if not 0 <= abs(height) < radius:
+        raise ValueError(f"orbit height {height} must be smaller than its radius {radius}")
+    theta = torch.linspace(start, end, count, dtype=torch.float64)
+    rho = math.sqrt(radius ** 2 - height ** 2)
+    eye = torch.stack((rho * torch.cos(theta), rho * torch.sin(theta), torch.full_like(theta, height)), dim=-1)
+    up = torch.tensor([0.0, 0.0, 1.0], dtype=torch.float64)
+    return look_at(eye, torch.zeros_like(eye), up).to(dtype=dtype, device=device)

@@ -1,94 +1,109 @@
-"""One image → triplane → mesh and turntable frames, with a trained `LRM`.
+"""One image → triplane → mesh and turntable, with a ModelLRM (OpenLRM's inference, step by step).
 
-The image is centre-cropped to a square and resized to the model's input size. The object should
-stand alone, centred, on a white background (what the model is trained on). The source camera is
-assumed at the model's canonical pose ((0, 0, −source_distance), looking along +z) with a square
-pinhole of horizontal field of view `fov_deg` (the procedural training data draws 45–55°).
+1. `prepare_object`: the object cut out (alpha, or a border-colour background estimate) and
+   recentred in a square with OpenLRM's framing (border ratio 0.2);
+2. `model_input`: on white, resized to the model's source size (224 / 336 / 448 for the released
+   small / base / large);
+3. `forward_planes` with the canonical source camera (distance 2, focal 0.75);
+4. mesh: marching cubes of the density grid (`--mesh-size`, threshold 3) with vertex colours;
+5. video: `views` frames on the orbit of radius 2 and height 0.8, white background.
+Outputs (`write_outputs`): mesh.ply, mesh.glb, turntable.mp4, turntable.gif, triplane.safetensors
+and input.png (the model's input).
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from recon3r.errors import ConfigError, ImageLoadError
-from recon3r.lrm.data import BACKGROUND, square_intrinsics
-from recon3r.lrm.mesh import Mesh, extract_mesh
-from recon3r.lrm.turntable import render_turntable
+from recon3r.errors import ConfigError
+from recon3r.lrm.cameras import SOURCE_DISTANCE, canonical_source_camera, inference_sizes
+from recon3r.lrm.mesh import Mesh, export_mesh, extract_mesh
+from recon3r.lrm.preprocess import BORDER_RATIO, load_image, model_input, prepare_object
+from recon3r.lrm.video import render_turntable, write_gif, write_mp4
 
-ImageLike = str | Path | np.ndarray
+
+@dataclass
+class SingleImageOptions:
+    """What `reconstruct_single` does; None sizes follow the model (`recon3r.lrm.cameras.inference_sizes`)."""
+
+    source_size: int | None = None
+    render_size: int | None = None
+    source_distance: float = SOURCE_DISTANCE
+    recenter: bool = True  # cut out and recentre (False: the image is already prepared)
+    border_ratio: float = BORDER_RATIO
+    export_mesh: bool = True
+    export_video: bool = True
+    mesh_size: int = 384
+    mesh_threshold: float = 3.0
+    views: int = 160
+    chunk: int = 2  # views rendered together
+    seed: int = 0  # of the render's sampling noise
 
 
 @dataclass
 class SingleImageResult:
-    planes: torch.Tensor  # (1, 3, C, R, R) triplane
-    mesh: Mesh | None  # None when no density crosses the threshold
-    frames: list[np.ndarray]  # turntable views, (S, S, 3) uint8
+    planes: torch.Tensor  # (1, 3, C, H, W) triplane
     image: np.ndarray  # the model's input, (S, S, 3) uint8
-    seconds: float  # triplane + mesh + turntable
-
-
-def load_square_image(image: ImageLike, size: int) -> np.ndarray:
-    """A file path or an (H, W, 3) uint8 array → centre-cropped, resized (size, size, 3) uint8."""
-    from PIL import Image, UnidentifiedImageError
-
-    if isinstance(image, (str, Path)):
-        try:
-            with Image.open(image) as f:
-                pil = f.convert("RGB")
-        except (OSError, UnidentifiedImageError) as err:
-            raise ImageLoadError(f"cannot read image {image}: {err}") from None
-    else:
-        array = np.asarray(image)
-        if array.ndim != 3 or array.shape[-1] != 3 or array.dtype != np.uint8:
-            raise ImageLoadError(f"expected an (H, W, 3) uint8 image, got {array.shape} {array.dtype}")
-        pil = Image.fromarray(array)
-    w, h = pil.size
-    side = min(w, h)
-    left, top = (w - side) // 2, (h - side) // 2
-    pil = pil.crop((left, top, left + side, top + side)).resize((size, size), Image.Resampling.BICUBIC)
-    return np.array(pil, dtype=np.uint8)
+    mesh: Mesh | None  # None when not asked for or no density crosses the threshold
+    frames: list[np.ndarray] = field(default_factory=list)  # turntable, (R, R, 3) uint8
+    seconds: float = 0.0
 
 
 @torch.no_grad()
-def reconstruct_single(image: ImageLike, model: torch.nn.Module, *, fov_deg: float = 50.0, resolution: int = 64,
-                       threshold: float = 1.0, frames: int = 24, frame_size: int | None = None,
-                       samples: int = 48) -> SingleImageResult:
-    """Reconstruct one image: triplane, marching-cubes mesh (model frame) and `frames` turntable views.
+def reconstruct_single(image: str | Path | np.ndarray, model: torch.nn.Module,
+                       options: SingleImageOptions | None = None) -> SingleImageResult:
+    """Reconstruct one image (a path or an (H, W, 3 or 4) uint8 array) with a ModelLRM."""
+    from recon3r.models.lrm import ModelLRM
 
-    `resolution`: density grid points per axis for the mesh; `threshold`: density of the surface;
-    `frame_size`: turntable image side (default: the model's input size).
-    """
-    from recon3r.models.lrm import LRM, normalized_intrinsics
-
-    if not isinstance(model, LRM):
-        raise ConfigError(f"reconstruct_single needs an LRM model, got {type(model).__name__}")
-    if resolution < 2 or frames < 1:
-        raise ConfigError(f"need resolution >= 2 and frames >= 1, got {resolution} and {frames}")
-    model.eval()
-    device = next(model.parameters()).device
-    size = model.cfg.img_size
+    options = options or SingleImageOptions()
+    if not isinstance(model, ModelLRM):
+        raise ConfigError(f"reconstruct_single needs a ModelLRM, got {type(model).__name__}")
     start = time.perf_counter()
-    rgb = load_square_image(image, size)
-    tensor = torch.from_numpy(rgb).permute(2, 0, 1)[None].float().to(device) / 127.5 - 1
-    K = torch.from_numpy(square_intrinsics(size, fov_deg)).float()
-    planes = model(tensor, normalized_intrinsics(K[None], size, size).to(device))
+    model.eval()
+    parameter = next(model.parameters())
+    default_source, default_render = inference_sizes(model)
+    source_size = options.source_size or default_source
+    render_size = options.render_size or default_render
+    if source_size % model.patch_size:
+        raise ConfigError(f"the source size {source_size} is not a multiple of the encoder's patch {model.patch_size}")
+    pixels = load_image(image) if isinstance(image, (str, Path)) else np.asarray(image)
+    if options.recenter:
+        pixels = prepare_object(pixels, size=max(512, source_size), border_ratio=options.border_ratio)
+    tensor = model_input(pixels, source_size).to(parameter)
+    camera = canonical_source_camera(options.source_distance).to(parameter)
+    planes = model.forward_planes(tensor, camera)
+    mesh = None
+    if options.export_mesh:
+        try:
+            mesh = extract_mesh(model, planes, options.mesh_size, options.mesh_threshold)
+        except ValueError:
+            mesh = None
+    frames = []
+    if options.export_video:
+        generator = torch.Generator().manual_seed(options.seed)
+        frames = render_turntable(model, planes, options.views, render_size, options.chunk, generator=generator)
+    shown = (tensor[0].permute(1, 2, 0).float().cpu().numpy() * 255).round().astype(np.uint8)
+    return SingleImageResult(planes, shown, mesh, frames, time.perf_counter() - start)
 
-    def density(points: torch.Tensor) -> torch.Tensor:
-        return model.query(planes, points[None].to(device))[0][0]
 
-    def color(points: torch.Tensor) -> torch.Tensor:
-        return model.query(planes, points[None].to(device))[1][0]
+def write_outputs(result: SingleImageResult, out_dir: str | Path, fps: float = 30.0) -> list[Path]:
+    """Write what `result` holds into `out_dir`; returns the paths written."""
+    from PIL import Image
+    from safetensors.torch import save_file
 
-    try:
-        mesh: Mesh | None = extract_mesh(density, resolution, threshold, color=color, device=device)
-    except ValueError:
-        mesh = None
-    out_size = frame_size or size
-    frame_K = torch.from_numpy(square_intrinsics(out_size, fov_deg)).float()
-    views = render_turntable(model, planes, frame_K, out_size, frames, samples, BACKGROUND)
-    return SingleImageResult(planes, mesh, views, rgb, time.perf_counter() - start)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    written = [out / "input.png", out / "triplane.safetensors"]
+    Image.fromarray(result.image).save(written[0])
+    save_file({"planes": result.planes.detach().float().cpu().contiguous()}, str(written[1]),
+              metadata={"layout": "(N, 3, C, H, W); planes read at (x, y), (x, z), (z, y); box [-1, 1]^3"})
+    if result.mesh is not None:
+        written += [export_mesh(result.mesh, out / "mesh.ply"), export_mesh(result.mesh, out / "mesh.glb")]
+    if result.frames:
+        written += [write_mp4(result.frames, out / "turntable.mp4", fps), write_gif(result.frames, out / "turntable.gif", fps)]
+    return written

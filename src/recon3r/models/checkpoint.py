@@ -24,6 +24,9 @@ Two formats are read by `load_model(path, device)`:
 (b) `model.safetensors` + `config.json` in one folder (pass the folder or either file).
     `config.json` is `{"class": name, "kwargs": {...}}` with infinities as "inf"/"-inf" and tuples
     as lists. The config is honoured verbatim. `save_model` writes this format.
+    Other projects' released folders load unchanged when a model registers a reader of their
+    config.json in `FOREIGN_CONFIG_READERS` (OpenLRM: the flat `ModelLRM` kwargs); a folder with
+    `pytorch_model.bin` instead of safetensors is read with the restricted unpickler.
 
 Missing or unexpected parameter names raise `CheckpointError` listing them.
 """
@@ -31,6 +34,7 @@ Missing or unexpected parameter names raise `CheckpointError` listing them.
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
 import json
 import math
@@ -48,6 +52,14 @@ from recon3r.models.registry import TASK_COMMANDS, check_kwargs, get_model_class
 
 WEIGHTS_NAME = "model.safetensors"
 CONFIG_NAME = "config.json"
+PICKLED_WEIGHTS_NAME = "pytorch_model.bin"  # huggingface_hub's older weight file: a pickled state dict
+
+#: Readers of other projects' config.json layouts: class name → "module:function". The function
+#: takes the parsed JSON and returns that class's constructor kwargs, or None when the layout is
+#: not its own (it may raise ConfigError for a recognised but malformed one). Imported on demand.
+FOREIGN_CONFIG_READERS: dict[str, str] = {
+    "ModelLRM": "recon3r.models.lrm:openlrm_config_kwargs",
+}
 
 
 
@@ -83,7 +95,7 @@ _SAFE_PICKLE_GLOBALS: list[Any] = [
 
 # ---------------------------------------------------------------- public API
 def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None,
-               task: str | None = None, model: str | None = None) -> nn.Module:
+               task: str | None = None, model: str | None = None, config: str | Path | None = None) -> nn.Module:
     """Load a model from an official `.pth` or a `model.safetensors` + `config.json` folder.
 
     Returns the model in eval mode on `device` ("auto" picks an available accelerator), float32
@@ -91,12 +103,14 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: 
     `task_name` the model class must declare ("pair", "stream", ...). A checkpoint of another class
     or task is refused with a CheckpointError before anything is built, naming the command that runs it.
     `model`: for a `.pth`, a constructor string (official syntax, parsed safely) used instead of the
-    checkpoint's own (for checkpoints whose training config is missing or unreadable).
+    checkpoint's own (for checkpoints whose training config is missing or unreadable). `config`: a
+    config.json to use instead of the one beside the weights (`path` is then the weights file or
+    their folder).
     """
     from recon3r.utils.device import resolve_device
 
     target = resolve_device(device)
-    name, kwargs, state_dict, source = read_checkpoint(path, model=model)
+    name, kwargs, state_dict, source = read_checkpoint(path, model=model, config=config)
     check_model_kind(path, name, expect=expect, task=task)
     built = build_loaded_model(name, kwargs, state_dict, source)
     return built.to(target).eval()
@@ -158,28 +172,43 @@ def save_model(model: nn.Module, out_dir: str | Path) -> Path:
 def convert_checkpoint(
     src: str | Path, out_dir: str | Path, *, keep_training_layout: bool = False, model: str | None = None
 ) -> nn.Module:
-    """Convert an official `.pth` into `model.safetensors` + `config.json`: exactly what `load_model` builds.
+    """Convert an official `.pth`, or a released folder of another project (e.g. OpenLRM's), into
+    recon3r's `model.safetensors` + `config.json`: exactly what `load_model` builds.
 
     `model`: a constructor string replacing the checkpoint's own (see `load_model`).
     Returns the converted model (CPU, eval mode).
     """
-    name, kwargs, state_dict, source = read_official_checkpoint(
-        src, keep_training_layout=keep_training_layout, model=model)
+    src = Path(src)
+    if src.is_dir() or src.suffix == ".safetensors" or src.name == CONFIG_NAME:
+        name, kwargs, state_dict, source = read_checkpoint(src, model=model)
+    else:
+        name, kwargs, state_dict, source = read_official_checkpoint(
+            src, keep_training_layout=keep_training_layout, model=model)
     model = build_loaded_model(name, kwargs, state_dict, source).eval()
     save_model(model, out_dir)
     return model
 
 
 # ---------------------------------------------------------------- reading
-def read_checkpoint(path: str | Path, model: str | None = None) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
-    """(class name, kwargs, state dict, source description) from either checkpoint format."""
+def read_checkpoint(path: str | Path, model: str | None = None, config: str | Path | None = None
+                    ) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
+    """(class name, kwargs, state dict, source description) from either checkpoint format.
+
+    `model`: a constructor string for an official `.pth` that names none; `config`: an explicit
+    config.json for the safetensors / pytorch_model.bin weights at `path`.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     safetensors = path.is_dir() or path.suffix == ".safetensors" or path.name == CONFIG_NAME
-    if safetensors and model is not None:
+    if (safetensors or config is not None) and model is not None:
         raise CheckpointError(f"{path}: a model.safetensors + config.json checkpoint names its own model; "
                               "`model=` is only for official .pth files")
+    if config is not None:
+        if not Path(config).is_file():
+            raise FileNotFoundError(f"config not found: {config}")
+        folder = path if path.is_dir() else path.parent
+        return read_safetensors_checkpoint(folder, weights=None if path.is_dir() else path, config_path=Path(config))
     if path.is_dir():
         return read_safetensors_checkpoint(path)
     if safetensors:
@@ -188,14 +217,16 @@ def read_checkpoint(path: str | Path, model: str | None = None) -> tuple[str, di
 
 
 def read_safetensors_checkpoint(
-    folder: Path, weights: Path | None = None
+    folder: Path, weights: Path | None = None, config_path: Path | None = None
 ) -> tuple[str, dict[str, Any], dict[str, torch.Tensor], str]:
     """Read `config.json` and the safetensors weights of a saved model folder."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    if weights is None and not (folder / WEIGHTS_NAME).is_file() and (folder / PICKLED_WEIGHTS_NAME).is_file():
+        weights = folder / PICKLED_WEIGHTS_NAME
     weights = weights or folder / WEIGHTS_NAME
-    config_path = folder / CONFIG_NAME
+    config_path = config_path or folder / CONFIG_NAME
     for required in (weights, config_path):
         if not required.is_file():
             raise CheckpointError(
@@ -205,12 +236,33 @@ def read_safetensors_checkpoint(
         config = json.loads(config_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise CheckpointError(f"{config_path}: not valid JSON ({err})") from None
-    name, kwargs = config_from_json(config, str(config_path))
+    name, kwargs = read_config(config, str(config_path))
+    if weights.suffix != ".safetensors":  # pytorch_model.bin: a pickled state dict
+        state_dict = restricted_torch_load(weights)
+        if not isinstance(state_dict, Mapping) or not all(isinstance(v, torch.Tensor) for v in state_dict.values()):
+            raise CheckpointError(f"{weights}: expected a state dict of named tensors")
+        return name, kwargs, strip_prefix(dict(state_dict)), str(weights)
     try:
         state_dict = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as err:
         raise CheckpointError(f"{weights}: not a readable safetensors file ({err})") from None
     return name, kwargs, state_dict, str(weights)
+
+
+def read_config(config: Any, source: str = CONFIG_NAME) -> tuple[str, dict[str, Any]]:
+    """(class name, kwargs) of a parsed config.json: recon3r's own layout or a registered foreign one."""
+    own_layout = isinstance(config, Mapping) and isinstance(config.get("class"), str) and set(config) <= {"class", "kwargs"}
+    if isinstance(config, Mapping) and not own_layout:
+        for name, target in FOREIGN_CONFIG_READERS.items():
+            module_name, attribute = target.split(":")
+            reader = getattr(importlib.import_module(module_name), attribute)
+            try:
+                kwargs = reader(config)
+            except ConfigError as err:
+                raise CheckpointError(f"{source}: {err}") from None
+            if kwargs is not None:
+                return name, {k: _from_json(v) for k, v in kwargs.items()}
+    return config_from_json(config, source)
 
 
 def read_official_checkpoint(
@@ -486,7 +538,8 @@ def config_to_json(name: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
 def config_from_json(config: Any, source: str = CONFIG_NAME) -> tuple[str, dict[str, Any]]:
     """Inverse of `config_to_json`: (class name, kwargs) with "inf"/"-inf" strings back as floats."""
     if not isinstance(config, Mapping) or not isinstance(config.get("class"), str):
-        raise CheckpointError(f'{source}: expected {{"class": <model name>, "kwargs": {{...}}}}')
+        raise CheckpointError(f'{source}: expected {{"class": <model name>, "kwargs": {{...}}}} or the config.json '
+                              f'of a released {" / ".join(FOREIGN_CONFIG_READERS)} folder')
     kwargs = config.get("kwargs", {})
     if not isinstance(kwargs, Mapping):
         raise CheckpointError(f"{source}: 'kwargs' must be an object, got {type(kwargs).__name__}")

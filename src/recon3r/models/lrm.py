@@ -1,187 +1,304 @@
-"""A small single-image reconstruction model after LRM (Hong et al., ICLR 2024).
+"""OpenLRM's single-image large reconstruction model (`ModelLRM`, OpenLRM v1.1; Hong et al., ICLR 2024).
 
-Top-down:
-1. `encode`: a ViT with 2D RoPE (the pair model's `PatchEmbedDust3R` + `Block`s) → image tokens;
-2. `decode`: learned triplane tokens (3 planes × T × T) self-attend and cross-attend to the image
-   tokens (`DecoderBlock`s without RoPE: the learned tokens carry their own position). Camera
-   conditioning: a small MLP embeds the source camera's normalised intrinsics
-   (fx / W, fy / H, cx / W, cy / H) and the embedding is added to every triplane token before the
-   decoder (a simpler stand-in for LRM's adaLN modulation);
-3. `to_planes`: a transposed convolution upsamples each plane's T × T tokens to (C, R, R) with
-   R = T · `upsample`: the triplane (`recon3r.lrm.triplane` convention);
-4. `query`: features sampled from the planes go through the NeRF MLP → density (softplus) and
-   RGB (sigmoid in [0, 1]); `render` volume-renders rays with `recon3r.lrm.render`.
+Top-down (`ModelLRM.forward`):
+1. `encoder`: a DINOv2 ViT with registers (`recon3r.models.encoders.DinoV2Encoder`) turns the
+   image (RGB in [0, 1], no mean/std normalisation) into condition tokens [CLS, patches];
+2. `camera_embedder`: the source camera vector (16 values) → an embedding that modulates every
+   LayerNorm of the triplane transformer;
+3. `transformer`: learned triplane tokens `pos_embed` (1, 3·L², D) cross-attend to the image
+   tokens and self-attend (`recon3r.models.layers.modulation`), then `upsampler` (a stride-2
+   transposed convolution) makes the triplane (N, 3, C, 2L, 2L);
+4. `synthesizer`: rays of the render cameras through the triplane NeRF (`OSGDecoder`), rendered by
+   `recon3r.models.renderers.render_rays` (coarse + importance samples).
 
-The model's world frame is the normalised object frame of `recon3r.lrm.data`: the object in
-[-1, 1]^3, the source camera at about (0, 0, −`source_distance`) looking along +z with its own axes.
+Camera vectors (OpenLRM's layout; cam-to-world in OpenGL / Blender axes: x right, y up, looking
+along −z; world z up; intrinsics normalised by the image width / height):
+- source (N, 16): the 3 × 4 [R | t] row-major, then fx, fy, cx, cy (`source_camera_vector`);
+- render (N, M, 25): the 4 × 4 cam-to-world row-major, then the 3 × 3 K row-major
+  (`render_camera_vector`). Each view renders an R × R crop (`render_region_size`) of an S × S
+  image (`render_resolutions`) at `render_anchors` (row, col) over a grey `render_bg_colors`.
+
+Parameter names and constructor keywords are the official ones, so released folders
+(`zxhezexin/openlrm-{obj,mix}-{small,base,large}-1.1`: a config.json of these keywords and
+model.safetensors) load unchanged (`openlrm_config_kwargs` reads their config.json). The encoder
+is named by `encoder_model_name` (`DINOV2_ARCHS`); `encoder_arch` (a recon3r extension) describes
+any other DINOv2. `triplane_high_res` is stored but unused (the triplane is always 2L wide), as in
+the reference. OpenLRM v1.0's `encoder_type='dino'` (a transformers ViT) is not supported.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from recon3r.errors import ConfigError
-from recon3r.lrm.render import RenderOutput, render_rays
-from recon3r.lrm.triplane import sample_triplane
-from recon3r.models.layers.blocks import Block, DecoderBlock, init_transformer_weights, layer_norm
-from recon3r.models.layers.patch_embed import PatchEmbedDust3R
-from recon3r.models.layers.rope import RoPE2D
-from recon3r.models.registry import config_from_kwargs, register_model
+from recon3r.geometry.cameras import opencv_opengl_pose
+from recon3r.geometry.rays import pixel_rays, region_pixel_centers
+from recon3r.models.encoders.dinov2 import DinoV2Encoder, resolve_dinov2_arch
+from recon3r.models.layers.modulation import ModulatedTransformer
+from recon3r.models.layers.triplane import OSGDecoder, sample_triplane
+from recon3r.models.registry import register_model
+from recon3r.models.renderers.importance import Field, density_activation, render_rays
+
+SOURCE_CAMERA_DIM = 12 + 4
+RENDER_CAMERA_DIM = 16 + 9
 
 
-@dataclass
-class LRMConfig:
-    """Constructor arguments of `LRM` (all JSON-serialisable).
+# ------------------------------------------------------------------------------------------- blocks
+class CameraEmbedder(nn.Module):
+    """Source camera vector (N, 16) → embedding (N, E): Linear, SiLU, Linear (`mlp.0`, `mlp.2`)."""
 
-    img_size: square input side in pixels; triplane_tokens: T tokens per plane side; upsample: the
-    transposed-conv factor (plane resolution R = T · upsample); plane_channels: C;
-    source_distance: distance of the source camera to the object centre in the normalised frame.
+    def __init__(self, raw_dim: int, embed_dim: int):
+        super().__init__()
+        self.mlp = nn.Sequential(nn.Linear(raw_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
+
+    def forward(self, camera: Tensor) -> Tensor:
+        return self.mlp(camera)
+
+
+class TriplaneSynthesizer(nn.Module):
+    """Triplane NeRF: the `decoder` MLP and the importance renderer over the [-1, 1]³ box.
+
+    `samples_per_ray` splits into D = samples_per_ray // 2 coarse and as many fine samples.
     """
 
-    img_size: int = 32
-    patch_size: int = 8
-    enc_embed_dim: int = 64
-    enc_depth: int = 2
-    enc_num_heads: int = 2
-    dec_embed_dim: int = 64
-    dec_depth: int = 2
-    dec_num_heads: int = 2
-    mlp_ratio: float = 2.0
-    triplane_tokens: int = 4
-    upsample: int = 4
-    plane_channels: int = 16
-    nerf_hidden: int = 32
-    nerf_depth: int = 2
-    density_bias: float = -1.0
-    source_distance: float = 2.2
-    rope_base: float = 100.0
+    def __init__(self, triplane_dim: int, samples_per_ray: int):
+        super().__init__()
+        self.coarse_samples = samples_per_ray // 2
+        self.fine_samples = samples_per_ray // 2
+        self.decoder = OSGDecoder(triplane_dim)
 
-    def __post_init__(self) -> None:
-        if self.img_size % self.patch_size:
-            raise ConfigError(f"img_size {self.img_size} is not a multiple of patch_size {self.patch_size}")
-        if self.enc_embed_dim % self.enc_num_heads or (self.enc_embed_dim // self.enc_num_heads) % 4:
-            raise ConfigError(f"enc_embed_dim {self.enc_embed_dim} / enc_num_heads {self.enc_num_heads} must give "
-                              "a head dimension that is a multiple of 4 (2D RoPE)")
-        if self.dec_embed_dim % self.dec_num_heads:
-            raise ConfigError(f"dec_embed_dim {self.dec_embed_dim} is not divisible by dec_num_heads {self.dec_num_heads}")
-        if self.source_distance <= 1.0:
-            raise ConfigError(f"source_distance must be > 1 (outside the [-1, 1]^3 box), got {self.source_distance}")
+    def field(self, planes: Tensor) -> Field:
+        """The raw field of planes (B, 3, C, H, W): points (B, P, 3) → (rgb (B, P, 3), raw density (B, P, 1))."""
+        return lambda points: self.decoder(sample_triplane(planes, points))
+
+    def forward(self, planes: Tensor, cameras: Tensor, anchors: Tensor, resolutions: Tensor, bg_colors: Tensor,
+                region_size: int, *, stratified_noise: Tensor | None = None, importance_noise: Tensor | None = None,
+                return_samples: bool = False) -> dict[str, Tensor]:
+        """Render M views of each of N triplanes.
+
+        planes (N, 3, C, H, W); cameras (N, M, 25); anchors (N, M, 2); resolutions (N, M, 1);
+        bg_colors (N, M, 1) grey (or (N, M, 3)); region_size R. Noise (see `render_rays`):
+        stratified (N·M, R², D, 1), importance (N·M·R², D). Returns `images_rgb` (N, M, 3, R, R),
+        `images_depth` and `images_weight` (N, M, 1, R, R); with `return_samples` also
+        `ray_origins`, `ray_directions` (N·M, R², 3), `depths_coarse` and `depths_fine`.
+        """
+        N, M = cameras.shape[:2]
+        if cameras.shape[-1] != RENDER_CAMERA_DIM:
+            raise ValueError(f"render cameras must be (N, M, {RENDER_CAMERA_DIM}), got {tuple(cameras.shape)}")
+        if not planes.shape[0] == anchors.shape[0] == N or anchors.shape[1] != M:
+            raise ValueError(f"batch mismatch: planes {tuple(planes.shape)}, cameras {tuple(cameras.shape)}, "
+                             f"anchors {tuple(anchors.shape)}")
+        world_from_cam = opencv_opengl_pose(cameras[..., :16].reshape(N * M, 4, 4))
+        intrinsics = cameras[..., 16:].reshape(N * M, 3, 3)
+        pixels = region_pixel_centers(resolutions.reshape(N * M), anchors.reshape(N * M, 2), region_size)
+        origins, directions = pixel_rays(world_from_cam, intrinsics, pixels.to(cameras.dtype))
+        out = render_rays(self.field(planes.repeat_interleave(M, dim=0)), origins, directions,
+                          bg_colors.reshape(N * M, -1), coarse_samples=self.coarse_samples,
+                          fine_samples=self.fine_samples, stratified_noise=stratified_noise,
+                          importance_noise=importance_noise)
+        R = region_size
+        images = {f"images_{name}": out[key].permute(0, 2, 1).reshape(N, M, -1, R, R)
+                  for name, key in (("rgb", "rgb"), ("depth", "depth"), ("weight", "weight"))}
+        if return_samples:
+            images.update(ray_origins=origins, ray_directions=directions, depths_coarse=out["depths_coarse"])
+            if "depths_fine" in out:
+                images["depths_fine"] = out["depths_fine"]
+        return images
+
+    def forward_points(self, planes: Tensor, points: Tensor, chunk_size: int = 2 ** 20) -> dict[str, Tensor]:
+        """Activated density `sigma` (N, P, 1) and `rgb` (N, P, 3) at points (N, P, 3) (no box mask)."""
+        field = self.field(planes)
+        rgbs, sigmas = [], []
+        for start in range(0, points.shape[1], chunk_size):
+            rgb, sigma = field(points[:, start:start + chunk_size])
+            rgbs.append(rgb)
+            sigmas.append(density_activation(sigma))
+        return {"sigma": torch.cat(sigmas, dim=1), "rgb": torch.cat(rgbs, dim=1)}
+
+    def forward_grid(self, planes: Tensor, grid_size: int, chunk_size: int = 2 ** 20) -> dict[str, Tensor]:
+        """`forward_points` on a G³ grid of [-1, 1]³ (linspace per axis, 'ij' indexing).
+
+        Returns `sigma` (N, G, G, G, 1) and `rgb` (N, G, G, G, 3); [n, i, j, k] is (x_i, y_j, z_k).
+        """
+        axis = torch.linspace(-1, 1, grid_size, dtype=planes.dtype, device=planes.device)
+        grid = torch.stack(torch.meshgrid(axis, axis, axis, indexing="ij"), dim=-1).reshape(1, -1, 3)
+        out = self.forward_points(planes, grid.expand(planes.shape[0], -1, -1), chunk_size)
+        return {k: v.reshape(planes.shape[0], grid_size, grid_size, grid_size, -1) for k, v in out.items()}
+
+
+# -------------------------------------------------------------------------------------------- model
+@register_model
+class ModelLRM(nn.Module):
+    """Image + source camera → triplane → rendered views. Keyword arguments are OpenLRM's.
+
+    `encoder_arch`: DinoV2Config fields of the encoder when `encoder_model_name` is not one of
+    `recon3r.models.encoders.DINOV2_ARCHS` (e.g. test encoders); None for the named ones.
+    `encoder_freeze`: the encoder runs in eval mode and gets no gradients.
+    """
+
+    task_name = "single_image"
+    tiny_config: dict[str, Any] = {
+        "camera_embed_dim": 16, "rendering_samples_per_ray": 8, "transformer_dim": 32, "transformer_layers": 1,
+        "transformer_heads": 2, "triplane_low_res": 4, "triplane_high_res": 8, "triplane_dim": 8,
+        "encoder_freeze": False, "encoder_type": "dinov2", "encoder_model_name": "dinov2_tiny14_reg",
+        "encoder_feat_dim": 32,
+        "encoder_arch": {"img_size": 28, "patch_size": 14, "embed_dim": 32, "depth": 1, "num_heads": 2},
+    }
+
+    def __init__(self, camera_embed_dim: int, rendering_samples_per_ray: int, transformer_dim: int,
+                 transformer_layers: int, transformer_heads: int, triplane_low_res: int, triplane_high_res: int,
+                 triplane_dim: int, encoder_freeze: bool = True, encoder_type: str = "dinov2",
+                 encoder_model_name: str = "dinov2_vitb14_reg", encoder_feat_dim: int = 768,
+                 encoder_arch: Mapping[str, Any] | None = None):
+        super().__init__()
+        official = dict(camera_embed_dim=camera_embed_dim, rendering_samples_per_ray=rendering_samples_per_ray,
+                        transformer_dim=transformer_dim, transformer_layers=transformer_layers,
+                        transformer_heads=transformer_heads, triplane_low_res=triplane_low_res,
+                        triplane_high_res=triplane_high_res, triplane_dim=triplane_dim, encoder_freeze=encoder_freeze,
+                        encoder_type=encoder_type, encoder_model_name=encoder_model_name,
+                        encoder_feat_dim=encoder_feat_dim)
+        _check_config(official)
+        arch = resolve_dinov2_arch(encoder_model_name, encoder_arch)
+        if arch.embed_dim != encoder_feat_dim:
+            raise ConfigError(f"encoder_feat_dim {encoder_feat_dim} does not match the width {arch.embed_dim} of "
+                              f"encoder {encoder_model_name!r}")
+        self.config = {**official, **({"encoder_arch": dict(encoder_arch)} if encoder_arch is not None else {})}
+        self.encoder_feat_dim = encoder_feat_dim
+        self.camera_embed_dim = camera_embed_dim
+        self.triplane_low_res = triplane_low_res
+        self.triplane_high_res = triplane_high_res
+        self.triplane_dim = triplane_dim
+
+        self.encoder = DinoV2Encoder(arch, freeze=encoder_freeze)
+        self.camera_embedder = CameraEmbedder(SOURCE_CAMERA_DIM, camera_embed_dim)
+        self.pos_embed = nn.Parameter(torch.randn(1, 3 * triplane_low_res ** 2, transformer_dim) * transformer_dim ** -0.5)
+        self.transformer = ModulatedTransformer(transformer_layers, transformer_dim, encoder_feat_dim, camera_embed_dim,
+                                                transformer_heads)
+        self.upsampler = nn.ConvTranspose2d(transformer_dim, triplane_dim, kernel_size=2, stride=2)
+        self.synthesizer = TriplaneSynthesizer(triplane_dim, rendering_samples_per_ray)
 
     @property
-    def plane_resolution(self) -> int:
-        return self.triplane_tokens * self.upsample
+    def patch_size(self) -> int:
+        return self.encoder.model.arch.patch_size
 
+    def forward(self, image: Tensor, source_camera: Tensor, render_cameras: Tensor, render_anchors: Tensor,
+                render_resolutions: Tensor, render_bg_colors: Tensor, render_region_size: int, *,
+                stratified_noise: Tensor | None = None, importance_noise: Tensor | None = None) -> dict[str, Tensor]:
+        """image (N, 3, S, S) in [0, 1], source_camera (N, 16), render inputs as `TriplaneSynthesizer`.
 
-# ------------------------------------------------------------------------------------------ model
-@register_model
-class LRM(nn.Module):
-    """Image → triplane → radiance field. Keyword arguments are the fields of `LRMConfig`.
+        Returns `planes` (N, 3, C, 2L, 2L), `images_rgb` (N, M, 3, R, R), `images_depth` and
+        `images_weight` (N, M, 1, R, R). Differentiable; the render noise is drawn when not given.
+        """
+        if not image.shape[0] == source_camera.shape[0] == render_cameras.shape[0]:
+            raise ValueError(f"batch mismatch: image {tuple(image.shape)}, source_camera {tuple(source_camera.shape)}, "
+                             f"render_cameras {tuple(render_cameras.shape)}")
+        planes = self.forward_planes(image, source_camera)
+        rendered = self.synthesizer(planes, render_cameras, render_anchors, render_resolutions, render_bg_colors,
+                                    render_region_size, stratified_noise=stratified_noise,
+                                    importance_noise=importance_noise)
+        return {"planes": planes, **rendered}
 
-    `forward(image, camera)`: image (B, 3, S, S) in [-1, 1], camera (B, 4) normalised source
-    intrinsics (`normalized_intrinsics`) → planes (B, 3, C, R, R).
-    """
-    task_name = "single_image"
-    tiny_config = {"img_size": 16, "enc_embed_dim": 16, "enc_depth": 1, "dec_embed_dim": 16, "dec_depth": 1, "triplane_tokens": 2, "plane_channels": 8, "nerf_hidden": 16}
+    # -- stages --------------------------------------------------------------------------------------
+    def forward_planes(self, image: Tensor, source_camera: Tensor) -> Tensor:
+        """image (N, 3, S, S) in [0, 1], source_camera (N, 16) → triplane (N, 3, C, 2L, 2L)."""
+        if source_camera.ndim != 2 or source_camera.shape[-1] != SOURCE_CAMERA_DIM:
+            raise ValueError(f"source_camera must be (N, {SOURCE_CAMERA_DIM}), got {tuple(source_camera.shape)}")
+        tokens = self.forward_transformer(self.encoder(image), self.camera_embedder(source_camera))
+        return self.reshape_upsample(tokens)
 
-    def __init__(self, **kwargs: Any):
-        super().__init__()
-        cfg = config_from_kwargs(LRMConfig, kwargs, 'LRM')
-        self.cfg = cfg
-        self.config = asdict(cfg)
-        self.patch_embed = PatchEmbedDust3R(cfg.img_size, cfg.patch_size, 3, cfg.enc_embed_dim)
-        self.rope2d = RoPE2D(cfg.rope_base)
-        self.enc_blocks = nn.ModuleList(
-            Block(cfg.enc_embed_dim, cfg.enc_num_heads, cfg.mlp_ratio, rope=self.rope2d) for _ in range(cfg.enc_depth))
-        self.enc_norm = layer_norm(cfg.enc_embed_dim)
-        self.image_proj = nn.Linear(cfg.enc_embed_dim, cfg.dec_embed_dim)
-        self.triplane_tokens = nn.Parameter(torch.zeros(1, 3 * cfg.triplane_tokens ** 2, cfg.dec_embed_dim))
-        self.camera_embed = nn.Sequential(nn.Linear(4, cfg.dec_embed_dim), nn.SiLU(),
-                                          nn.Linear(cfg.dec_embed_dim, cfg.dec_embed_dim))
-        self.dec_blocks = nn.ModuleList(
-            DecoderBlock(cfg.dec_embed_dim, cfg.dec_num_heads, cfg.mlp_ratio) for _ in range(cfg.dec_depth))
-        self.dec_norm = layer_norm(cfg.dec_embed_dim)
-        self.upsampler = nn.ConvTranspose2d(cfg.dec_embed_dim, cfg.plane_channels, cfg.upsample, stride=cfg.upsample)
-        layers: list[nn.Module] = []
-        width = cfg.plane_channels
-        for _ in range(cfg.nerf_depth):
-            layers += [nn.Linear(width, cfg.nerf_hidden), nn.SiLU()]
-            width = cfg.nerf_hidden
-        layers.append(nn.Linear(width, 4))
-        self.nerf = nn.Sequential(*layers)
-        self.apply(init_transformer_weights)
-        nn.init.normal_(self.triplane_tokens, std=0.02)
+    def forward_transformer(self, image_feats: Tensor, camera_embeddings: Tensor) -> Tensor:
+        """Condition tokens (N, T, D_enc), camera embeddings (N, E) → triplane tokens (N, 3·L², D)."""
+        x = self.pos_embed.expand(image_feats.shape[0], -1, -1)
+        return self.transformer(x, cond=image_feats, mod=camera_embeddings)
 
-    def forward(self, image: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
-        return self.to_planes(self.decode(self.encode(image), camera))
-
-    # -- stages ----------------------------------------------------------------------------------
-    def encode(self, image: torch.Tensor) -> torch.Tensor:
-        """(B, 3, S, S) in [-1, 1] → image tokens (B, (S/p)², enc_dim)."""
-        if image.ndim != 4 or image.shape[1] != 3:
-            raise ValueError(f"image must be (B, 3, H, W), got {tuple(image.shape)}")
-        x, pos = self.patch_embed(image)
-        table = self.rope2d.table(pos, self.cfg.enc_embed_dim // self.cfg.enc_num_heads)
-        for block in self.enc_blocks:
-            x = block(x, table)
-        return self.enc_norm(x)
-
-    def decode(self, image_tokens: torch.Tensor, camera: torch.Tensor) -> torch.Tensor:
-        """Image tokens (B, N, enc_dim), camera (B, 4) → triplane tokens (B, 3·T², dec_dim)."""
-        B = image_tokens.shape[0]
-        memory = self.image_proj(image_tokens)
-        x = self.triplane_tokens.expand(B, -1, -1) + self.camera_embed(camera.to(memory.dtype))[:, None]
-        for block in self.dec_blocks:
-            x = block(x, memory)
-        return self.dec_norm(x)
-
-    def to_planes(self, tokens: torch.Tensor) -> torch.Tensor:
-        """Triplane tokens (B, 3·T², D) → planes (B, 3, C, R, R)."""
-        B, _, D = tokens.shape
-        T = self.cfg.triplane_tokens
-        grid = tokens.reshape(B * 3, T, T, D).permute(0, 3, 1, 2)  # rows = plane's second axis
+    def reshape_upsample(self, tokens: Tensor) -> Tensor:
+        """Tokens (N, 3·L², D), read as (plane, row, col) → planes (N, 3, C, 2L, 2L)."""
+        N, _, D = tokens.shape
+        L = self.triplane_low_res
+        grid = tokens.reshape(N, 3, L, L, D).permute(0, 1, 4, 2, 3).reshape(N * 3, D, L, L)
         planes = self.upsampler(grid)
-        R = planes.shape[-1]
-        return planes.reshape(B, 3, self.cfg.plane_channels, R, R)
-
-    def query(self, planes: torch.Tensor, points: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Points (B, M, 3) in [-1, 1]^3 → density (B, M) ≥ 0 and RGB (B, M, 3) in [0, 1]."""
-        raw = self.nerf(sample_triplane(planes, points))
-        sigma = nn.functional.softplus(raw[..., 0] + self.cfg.density_bias)
-        return sigma, torch.sigmoid(raw[..., 1:])
-
-    def render(self, planes: torch.Tensor, origins: torch.Tensor, directions: torch.Tensor, samples: int = 32,
-               perturb: bool = False, background: float = 1.0) -> RenderOutput:
-        """Volume-render rays (B, N, 3) (model frame) through the planes' field; RGB in [0, 1]."""
-        return render_rays(lambda p: self.query(planes, p), origins, directions, samples, perturb, background)
+        return planes.reshape(N, 3, *planes.shape[1:])
 
 
-# ------------------------------------------------------------------------------------- helpers
-def normalized_intrinsics(intrinsics: torch.Tensor, width: int, height: int) -> torch.Tensor:
-    """(B, 3, 3) pixel intrinsics → (B, 4) camera code (fx / W, fy / H, cx / W, cy / H)."""
-    return torch.stack((intrinsics[:, 0, 0] / width, intrinsics[:, 1, 1] / height,
-                        intrinsics[:, 0, 2] / width, intrinsics[:, 1, 2] / height), dim=-1)
+def _check_config(kwargs: Mapping[str, Any]) -> None:
+    for name in ("camera_embed_dim", "rendering_samples_per_ray", "transformer_dim", "transformer_layers",
+                 "transformer_heads", "triplane_low_res", "triplane_high_res", "triplane_dim", "encoder_feat_dim"):
+        value = kwargs[name]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"ModelLRM {name} must be a positive integer, got {value!r}")
+    if kwargs["transformer_dim"] % kwargs["transformer_heads"]:
+        raise ConfigError(f"ModelLRM transformer_dim {kwargs['transformer_dim']} is not divisible by "
+                          f"transformer_heads {kwargs['transformer_heads']}")
+    if kwargs["rendering_samples_per_ray"] < 8:
+        raise ConfigError("ModelLRM rendering_samples_per_ray must be at least 8 (importance sampling needs 4 coarse "
+                          f"samples per ray), got {kwargs['rendering_samples_per_ray']}")
+    if str(kwargs["encoder_type"]).lower() != "dinov2":
+        raise ConfigError(f"ModelLRM encoder_type {kwargs['encoder_type']!r} is not supported: only 'dinov2' "
+                          "(OpenLRM v1.1); v1.0's 'dino' encoder is not")
 
 
-# ------------------------------------------------------------------------------------- variants
-#: Named configurations: `LRM(**LRM_CONFIGS[name])`.
-LRM_CONFIGS: dict[str, dict[str, Any]] = {
-    "tiny": {},  # 32 px, 2+2 blocks of width 64, 16×16×16 planes: trains on one CPU core in minutes
-    "test": {"img_size": 16, "enc_embed_dim": 16, "enc_depth": 1, "dec_embed_dim": 16, "dec_depth": 1,
-             "triplane_tokens": 2, "plane_channels": 8, "nerf_hidden": 16},
-    # The paper's sizes (ViT-B encoder, 16 decoder layers of width 1024, 32×32 tokens → 64×64×80
-    # planes, 10-layer MLP of width 64); build it on the `meta` device to inspect.
-    "base": {"img_size": 512, "patch_size": 16, "enc_embed_dim": 768, "enc_depth": 12, "enc_num_heads": 12,
-             "dec_embed_dim": 1024, "dec_depth": 16, "dec_num_heads": 16, "mlp_ratio": 4.0, "triplane_tokens": 32,
-             "upsample": 2, "plane_channels": 80, "nerf_hidden": 64, "nerf_depth": 9},
+# ------------------------------------------------------------------------------------- camera vectors
+def normalized_intrinsics(principles: Tensor) -> Tensor:
+    """OpenLRM's raw intrinsics (..., 3, 2) [[fx, fy], [cx, cy], [width, height]] (pixels) →
+    (..., 3, 3) K normalised by the image size."""
+    fx, fy = principles[..., 0, 0] / principles[..., 2, 0], principles[..., 0, 1] / principles[..., 2, 1]
+    cx, cy = principles[..., 1, 0] / principles[..., 2, 0], principles[..., 1, 1] / principles[..., 2, 1]
+    K = torch.zeros(*principles.shape[:-2], 3, 3, dtype=principles.dtype, device=principles.device)
+    K[..., 0, 0], K[..., 1, 1], K[..., 0, 2], K[..., 1, 2], K[..., 2, 2] = fx, fy, cx, cy, 1
+    return K
+
+
+def source_camera_vector(cam2world_gl: Tensor, intrinsics: Tensor) -> Tensor:
+    """(..., 16) source camera: cam2world_gl (..., 3 or 4, 4) OpenGL axes, intrinsics (..., 3, 3) normalised."""
+    pose = cam2world_gl[..., :3, :].flatten(-2)
+    principal = torch.stack((intrinsics[..., 0, 0], intrinsics[..., 1, 1], intrinsics[..., 0, 2],
+                             intrinsics[..., 1, 2]), dim=-1)
+    return torch.cat((pose, principal.to(pose.dtype)), dim=-1)
+
+
+def render_camera_vector(cam2world_gl: Tensor, intrinsics: Tensor) -> Tensor:
+    """(..., 25) render camera: cam2world_gl (..., 3 or 4, 4) OpenGL axes, intrinsics (..., 3, 3) normalised."""
+    if cam2world_gl.shape[-2] == 3:
+        bottom = torch.zeros_like(cam2world_gl[..., :1, :])
+        bottom[..., 0, 3] = 1
+        cam2world_gl = torch.cat((cam2world_gl, bottom), dim=-2)
+    return torch.cat((cam2world_gl.flatten(-2), intrinsics.to(cam2world_gl.dtype).flatten(-2)), dim=-1)
+
+
+# ------------------------------------------------------------------------------- released configs
+#: The released OpenLRM v1.1 configurations (`openlrm-{obj,mix}-{small,base,large}-1.1`).
+OPENLRM_CONFIGS: dict[str, dict[str, Any]] = {
+    name: {"camera_embed_dim": 1024, "rendering_samples_per_ray": samples, "transformer_dim": dim,
+           "transformer_layers": layers, "transformer_heads": heads, "triplane_low_res": 32, "triplane_high_res": 64,
+           "triplane_dim": triplane_dim, "encoder_freeze": False, "encoder_type": "dinov2",
+           "encoder_model_name": encoder, "encoder_feat_dim": 384 if encoder == "dinov2_vits14_reg" else 768}
+    for name, dim, layers, heads, triplane_dim, encoder, samples in (
+        ("small", 512, 12, 8, 32, "dinov2_vits14_reg", 96),
+        ("base", 768, 12, 12, 48, "dinov2_vitb14_reg", 96),
+        ("large", 1024, 16, 16, 80, "dinov2_vitb14_reg", 128),
+    )
 }
 
+_OPENLRM_KEYS = frozenset(OPENLRM_CONFIGS["small"]) | {"encoder_arch"}
 
-def build_lrm(variant: str = "tiny", **overrides: Any) -> LRM:
-    """`LRM` from a named configuration (`LRM_CONFIGS`) with field overrides."""
-    if variant not in LRM_CONFIGS:
-        raise ConfigError(f"unknown LRM variant {variant!r} (known: {', '.join(LRM_CONFIGS)})")
-    return LRM(**{**LRM_CONFIGS[variant], **overrides})
+
+def openlrm_config_kwargs(config: Mapping[str, Any]) -> dict[str, Any] | None:
+    """ModelLRM kwargs from another project's config.json, or None when `config` is not one of them.
+
+    Recognised: OpenLRM's released config.json (the flat constructor kwargs, written by
+    huggingface_hub's `save_pretrained`; an optional `encoder_arch` is accepted) and the golden
+    fixtures' {"class": "ModelLRM", "kwargs": {...}, "encoder_arch": {...}}.
+    """
+    if config.get("class") == "ModelLRM" and isinstance(config.get("kwargs"), Mapping) and "encoder_arch" in config:
+        return {**config["kwargs"], "encoder_arch": config["encoder_arch"]}
+    if "class" in config or "transformer_dim" not in config or "triplane_low_res" not in config:
+        return None
+    unknown = sorted(set(config) - _OPENLRM_KEYS)
+    if unknown:
+        raise ConfigError(f"OpenLRM config has unknown key(s) {', '.join(unknown)} "
+                          f"(known: {', '.join(sorted(_OPENLRM_KEYS))})")
+    return dict(config)

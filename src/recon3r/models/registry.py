@@ -25,7 +25,7 @@ _LAZY_MODELS: dict[str, str] = {
     "AsymmetricCroCo3DStereo": "recon3r.models.dust3r:AsymmetricCroCo3DStereo",
     "AsymmetricCroCo3DStereoAndText": "recon3r.models.dust3r_text:AsymmetricCroCo3DStereoAndText",
     "Depth3DModel": "recon3r.depth3d.model:Depth3DModel",
-    "LRM": "recon3r.models.lrm:LRM",
+    "ModelLRM": "recon3r.models.lrm:ModelLRM",
     "Point3R": "recon3r.models.point3r:Point3R",
 }
 

@@ -44,17 +44,19 @@ def _range(low, high, low_open: bool, high_open: bool) -> str:
 
 
 def check_single_image_options(args) -> None:
-    """`recon3r single-image` flags in range and its image readable and large enough, before any work.
+    """`recon3r single-image` numbers in range before any work.
 
-    The grid is capped at 512 points per axis (512³ density samples already take minutes on a CPU;
-    3000 would ask for hundreds of GB), the field of view must lie strictly between 0 and 180°.
+    The mesh grid is capped at 512 points per axis (512³ density samples already take minutes on a
+    CPU; 3000 would ask for hundreds of GB); frame counts and sizes are bounded the same way.
     """
-    from recon3r.io.images import check_image_file
-
-    check_int("--resolution", args.resolution, 8, 512)
-    check_float("--threshold", args.threshold, 0, low_open=True)
-    check_int("--frames", args.frames, 1, 720)
-    if args.frame_size is not None:
-        check_int("--frame-size", args.frame_size, 16, 2048)
-    check_float("--fov", args.fov, 0, 180, low_open=True, high_open=True)
-    check_image_file(args.image)
+    check_int("--mesh-size", args.mesh_size, 8, 512)
+    check_float("--mesh-threshold", args.mesh_threshold, 0, low_open=True)
+    check_int("--views", args.views, 1, 720)
+    check_float("--fps", args.fps, 0, 240, low_open=True)
+    if args.render_size is not None:
+        check_int("--render-size", args.render_size, 16, 2048)
+    if args.source_size is not None:
+        check_int("--source-size", args.source_size, 14, 2048)
+    check_float("--source-distance", args.source_distance, 0, low_open=True)
+    check_int("--chunk", args.chunk, 1, 1024)
+    check_int("--steps", args.steps, 1, 1000)

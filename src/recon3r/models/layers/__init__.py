@@ -1,7 +1,7 @@
 """Reusable transformer layers: RoPE, attention, MLP, encoder/decoder blocks, patch embeddings."""
 
 from recon3r.models.layers.attention import Attention, CrossAttention, rotary_for
-from recon3r.models.layers.blocks import Block, DecoderBlock, layer_norm
+from recon3r.models.layers.blocks import Block, DecoderBlock, LayerScale, layer_norm
 from recon3r.models.layers.mlp import Mlp
 from recon3r.models.layers.patch_embed import (
     PATCH_EMBEDS,
@@ -17,6 +17,7 @@ __all__ = [
     "Block",
     "CrossAttention",
     "DecoderBlock",
+    "LayerScale",
     "ManyAR_PatchEmbed",
     "Mlp",
     "PatchEmbedDust3R",

@@ -30,14 +30,15 @@ def rotary_for(rope: RoPE2D | None, pos: Positions, head_dim: int) -> RotaryTabl
 class Attention(nn.Module):
     """Self-attention. `forward(x, pos, attn_mask)`: x (B, N, C); pos (B, N, 2) positions or a `RotaryTable`."""
 
-    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, rope: RoPE2D | None = None):
+    def __init__(self, dim: int, num_heads: int = 8, qkv_bias: bool = True, rope: RoPE2D | None = None,
+                 proj_bias: bool = True):
         super().__init__()
         if dim % num_heads != 0:
             raise ValueError(f"embedding dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
-        self.proj = nn.Linear(dim, dim)
+        self.proj = nn.Linear(dim, dim, bias=proj_bias)
         self.rope = rope
 
     def forward(self, x: torch.Tensor, pos: Positions = None, attn_mask: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Pre-norm transformer blocks shared by the pair model (DUSt3R) and its descendants.
 
-- `Block` (encoder): x + attn(norm1 x), then + mlp(norm2 x).
+- `Block` (encoder): x + attn(norm1 x), then + mlp(norm2 x); with `init_values`, each branch is
+  scaled by a learned per-channel LayerScale (`ls1.gamma`, `ls2.gamma`, as DINOv2 / timm name it).
 - `DecoderBlock`: x + selfattn(norm1 x), then + crossattn(norm2 x, norm_y y), then + mlp(norm3 x).
 - `ModulatedBlock`: an encoder block whose two norms are adaLN-modulated by a condition vector
   (`ModulatedLayerNorm`: LN(x)·(1 + scale) + shift, (shift, scale) = Linear(SiLU(c))).
@@ -24,8 +25,23 @@ from recon3r.models.layers.rope import RoPE2D
 layer_norm = partial(nn.LayerNorm, eps=1e-6)
 
 
+class LayerScale(nn.Module):
+    """x (..., C) · gamma (C,): the learned per-channel residual scale of CaiT / DINOv2."""
+
+    def __init__(self, dim: int, init_values: float = 1e-5):
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), float(init_values)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
 class Block(nn.Module):
-    """Encoder block. `forward(x, pos)`: x (B, N, C) → (B, N, C)."""
+    """Encoder block. `forward(x, pos)`: x (B, N, C) → (B, N, C).
+
+    `init_values`: None (no LayerScale, CroCo / DUSt3R) or the initial LayerScale value (DINOv2).
+    `proj_bias` / `ffn_bias`: biases of the attention output projection and of the MLP.
+    """
 
     def __init__(
         self,
@@ -34,16 +50,23 @@ class Block(nn.Module):
         mlp_ratio: float = 4.0,
         qkv_bias: bool = True,
         rope: RoPE2D | None = None,
+        *,
+        init_values: float | None = None,
+        proj_bias: bool = True,
+        ffn_bias: bool = True,
     ):
         super().__init__()
+        # Registration order fixes the state_dict order (DINOv2: norm1, attn, ls1, norm2, mlp, ls2).
         self.norm1 = layer_norm(dim)
-        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, rope=rope)
+        self.attn = Attention(dim, num_heads, qkv_bias=qkv_bias, rope=rope, proj_bias=proj_bias)
+        self.ls1 = LayerScale(dim, init_values) if init_values else nn.Identity()
         self.norm2 = layer_norm(dim)
-        self.mlp = Mlp(dim, int(dim * mlp_ratio))
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), bias=ffn_bias)
+        self.ls2 = LayerScale(dim, init_values) if init_values else nn.Identity()
 
     def forward(self, x: torch.Tensor, pos: Positions = None) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), pos)
-        return x + self.mlp(self.norm2(x))
+        x = x + self.ls1(self.attn(self.norm1(x), pos))
+        return x + self.ls2(self.mlp(self.norm2(x)))
 
 
 class DecoderBlock(nn.Module):
