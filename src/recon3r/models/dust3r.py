@@ -113,6 +113,8 @@ class AsymmetricCroCo3DStereo(nn.Module):
     #: Reference defaults that differ from ours, applied when reading official constructor strings
     #: (CroCo's default `pos_embed` is the unsupported 'cosine').
     reference_defaults: ClassVar[dict[str, Any]] = {"pos_embed": "cosine"}
+    #: The task it trains and is evaluated on (`recon3r.tasks`).
+    task_name: ClassVar[str] = "pair"
 
     def __init__(
         self,
