@@ -35,6 +35,9 @@ class Task:
     #: The commands that run a trained model of this task (for messages).
     commands: ClassVar[tuple[str, ...]] = ()
 
+    def configure(self, model: nn.Module) -> None:
+        """Read what the batches depend on from the model (e.g. points per cloud); default: nothing."""
+
     def check_sample(self, sample: Sample, source: str = "dataset") -> None:
         """Raise ConfigError naming `source` when a sample does not fit this task."""
         check_sample(sample, source, num_views=self.num_views, min_views=self.min_views)

@@ -177,6 +177,7 @@ class Trainer:
         self.model.to(self.device)
         # The model's class picks its task: samples, batches, loss and held-out metrics.
         self.task = task_for(self.model)
+        self.task.configure(self.model)
 
         self.train_set = build_dataset(config.train_dataset)
         self.test_sets = {term: build_dataset(term) for term in split_top_level_sum(config.test_dataset)} if config.test_dataset else {}
