@@ -34,12 +34,11 @@ def main() -> int:
     torch.set_num_threads(1)
 
     from recon3r.depth3d import load_default_model, load_depth3d_model
-    from recon3r.depth3d.samples import render_views
-    from recon3r.depth3d.train import evaluate_recovery
+    from recon3r.eval.depth_to_3d import evaluate_recovery, held_out_depth_views
 
     model = load_depth3d_model(args.weights) if args.weights else load_default_model()
     start = time.perf_counter()
-    views = render_views("test", args.views, size=args.size)
+    views = held_out_depth_views(args.views, size=args.size)
     render_s = time.perf_counter() - start
     rows = []
     for guess_name, fov in (("random (×1/1.9 … ×1.9)", None), ("60° FOV", 60.0)):

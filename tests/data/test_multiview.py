@@ -10,12 +10,14 @@ import torch
 from torch.utils.data import DataLoader
 
 from recon3r.data import ColorJitter, DatasetError, MultiView, Procedural, ResolutionBatchSampler
+from recon3r.data.sample import VIEW_KEYS, check_sample
+from recon3r.errors import ConfigError
 from recon3r.geometry import depth_to_world_points
 
 # Must match the `tiny_procedural` fixture in conftest.py.
 TINY = {"scenes": 2, "views": 3, "size": 48, "seed": 7, "kind": "pairs"}
-KEYS = {"img", "true_shape", "depthmap", "camera_intrinsics", "camera_pose", "pts3d", "valid_mask", "dataset", "label",
-        "instance", "idx", "caption"}
+KEYS = {"img", "true_shape", "depthmap", "camera_intrinsics", "camera_pose", "pts3d", "valid_mask", "object_mask",
+        "dataset", "label", "instance", "idx", "caption", "rng_seed"}
 
 
 def _on_the_fly(**kwargs):
@@ -41,7 +43,33 @@ def test_pair_sample_has_the_keys_shapes_and_types_the_losses_consume(tiny_proce
                                          torch.from_numpy(view["camera_pose"]).double()[None])[0]
         np.testing.assert_allclose(view["pts3d"], expected.numpy(), rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(view["valid_mask"], view["depthmap"] > 0)
+        assert view["object_mask"].shape == (24, 32) and view["object_mask"].dtype == bool
     assert views[0]["instance"] != views[1]["instance"]
+    assert set(VIEW_KEYS) == KEYS
+    check_sample(views, num_views=2)
+
+
+def test_item_seed_is_shared_by_the_views_and_changes_with_the_epoch():
+    ds = _on_the_fly(resolution=32)
+    first = [v["rng_seed"] for v in ds[0]]
+    assert len(set(first)) == 1 and ds[0][0]["rng_seed"] == first[0]
+    assert ds[1][0]["rng_seed"] != first[0]
+    ds.set_epoch(1)
+    assert ds[0][0]["rng_seed"] != first[0]
+
+
+def test_orbit_views_carry_the_object_mask():
+    ds = Procedural(scenes=1, views=3, size=48, kind="orbit", num_views=3, resolution=32)
+    masks = [v["object_mask"] for v in ds[0]]
+    assert all(0 < m.mean() < 1 for m in masks)
+
+
+def test_check_sample_names_the_source_and_the_view_count():
+    views = _on_the_fly(resolution=32)[0]
+    with pytest.raises(ConfigError, match=r"spec X gives samples of 2 view\(s\); this task needs 4"):
+        check_sample(views, "spec X", num_views=4)
+    with pytest.raises(ConfigError, match="lacks rng_seed"):
+        check_sample([{k: v for k, v in views[0].items() if k != "rng_seed"}], "spec Y")
 
 
 def test_default_collate_batches_pairs(tiny_procedural):

@@ -8,16 +8,16 @@ from dataclasses import asdict
 import pytest
 import torch
 
-from recon3r.depth3d.model import TINY_CONFIG, Depth3DConfig, Depth3DModel
 from recon3r.depth3d.recover import load_depth3d_model
 from recon3r.errors import CheckpointError
 from recon3r.models import build_model, get_model_class, load_model, save_model
+from recon3r.models.depth3d import Depth3DConfig, Depth3DModel
 
 
 @pytest.fixture
 def model():
     torch.manual_seed(0)
-    return Depth3DModel.from_config(TINY_CONFIG)
+    return Depth3DModel(**Depth3DModel.tiny_config)
 
 
 def test_forward_gives_one_shift_and_one_focal_scale_per_cloud(model):
@@ -48,10 +48,11 @@ def test_bad_point_shapes_raise(model):
 
 
 def test_config_is_typed_and_json_ready(model):
-    assert model.config == asdict(TINY_CONFIG)
+    assert model.config == asdict(Depth3DConfig(point_widths=(16, 32), head_widths=(16,), num_points=256))
+    json.dumps(model.config)
     assert Depth3DModel.from_config(Depth3DConfig(**model.config)).config == model.config
     assert get_model_class("Depth3DModel") is Depth3DModel
-    built = build_model("Depth3DModel", asdict(TINY_CONFIG))
+    built = build_model("Depth3DModel", model.config)
     assert sum(p.numel() for p in built.parameters()) == sum(p.numel() for p in model.parameters())
 
 
@@ -64,7 +65,7 @@ def test_safetensors_round_trip_gives_identical_outputs(model, tmp_path):
     points = torch.randn(2, 64, 3)
     for key, value in model.eval()(points).items():  # weights equal, kernels may not be: 1e-6
         torch.testing.assert_close(loaded(points)[key], value, rtol=1e-6, atol=1e-6)
-    assert loaded.num_points == TINY_CONFIG.num_points
+    assert loaded.num_points == Depth3DModel.tiny_config["num_points"]
     assert type(load_model(tmp_path / "m")) is Depth3DModel
 
 

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from recon3r.assets import depth3d_model_path
-from recon3r.depth3d import Depth3DModel, load_default_model, recover_shift_and_focal
-from recon3r.depth3d.model import TINY_CONFIG
-from recon3r.depth3d.train import evaluate_recovery
+from recon3r.depth3d import load_default_model, recover_shift_and_focal
+from recon3r.eval.depth_to_3d import evaluate_recovery
+from recon3r.models.depth3d import Depth3DModel
 
 
 @pytest.fixture(scope="module")
 def tiny_model():
     torch.manual_seed(0)
-    return Depth3DModel.from_config(TINY_CONFIG).eval()
+    return Depth3DModel(**Depth3DModel.tiny_config).eval()
 
 
 def test_unbatched_and_batched_inputs(tiny_model, train_views):
@@ -97,7 +97,7 @@ def _offset_views(views, t_of):
 def test_shipped_model_recovers_known_shifts(test_views, t_of):
     errors, truths = [], []
     for view, observed, shift in _offset_views(test_views[:12], t_of):
-        result = recover_shift_and_focal(observed, view.focal, principal_point=view.principal_point)
+        result = recover_shift_and_focal(observed, view.intrinsics[0, 0], principal_point=view.intrinsics[:2, 2])
         errors.append(abs(float(result.relative_shift) - shift))
         truths.append(abs(shift))
     assert np.median(errors) < 0.5 * np.median(truths), (errors, truths)

@@ -5,21 +5,20 @@
 - loaders `Procedural`, `MultiView`, `Co3d`, `MegaScenes`, `RenderedObjects` (rendered object folders,
   MIRA's / OpenLRM's layouts), all producing the view dicts of `base`;
 - `augment`: crops/resizes with exact intrinsics, `ColorJitter`, background masking, resolution lists;
-- `mixing`: `N @ ds`, `k * ds`, `a + b` and `parse_dataset(spec)` over the whitelist `DATASETS`;
+- `mixing`: `N @ ds`, `k * ds`, `a + b`; `registry`: the whitelist `DATASETS` and `parse_dataset(spec)`;
 - `sampler`: `ResolutionBatchSampler`, batches that share one resolution.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 from recon3r.data.augment import ColorJitter, ImgNorm, aspect_resolutions
 from recon3r.data.base import MultiViewDataset, RawView
 from recon3r.data.co3d import Co3d
 from recon3r.data.format import DatasetError, read_dataset, read_scene, write_dataset, write_scene
 from recon3r.data.megascenes import MegaScenes
-from recon3r.data.mixing import ConcatDataset, MixableDataset, RepeatedDataset, ResizedDataset, parse_dataset
+from recon3r.data.mixing import ConcatDataset, MixableDataset, RepeatedDataset, ResizedDataset
 from recon3r.data.multiview import MultiView, Procedural
+from recon3r.data.registry import DATASETS, parse_dataset
 from recon3r.data.rendered_objects import RenderedObjects
 from recon3r.data.sampler import ResolutionBatchSampler
 
@@ -48,10 +47,3 @@ __all__ = [
     "write_scene",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name == "DATASETS":
-        from recon3r.data.mixing import dataset_namespace
-
-        return dataset_namespace()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

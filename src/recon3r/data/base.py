@@ -1,22 +1,11 @@
-"""The sample format every recon3r dataset produces, and the base class that makes it.
+"""The base class of the dataset parsers: raw views in, `recon3r.data.sample.View` dicts out.
 
-A pair dataset item is a list of view dicts (two for pairs), each holding:
-
-    img                (3, H, W) float32 torch tensor in [-1, 1]
-    true_shape         (2,) int32 (H, W), equal to img's spatial shape
-    depthmap           (H, W) float32 z-depth, 0 where invalid
-    camera_intrinsics  (3, 3) float32, pixels of this image (pixel centres at integers)
-    camera_pose        (4, 4) float32 cam-to-world, OpenCV axes
-    pts3d              (H, W, 3) float32 world-frame points (depth unprojected with K and the pose)
-    valid_mask         (H, W) bool, depth > 0 and finite points
-    dataset, label, instance   str: dataset name, scene, view
-    idx                (item index, resolution index, view number) ints
-    caption            str, "" when the view has none
-
-so the torch default collate batches them (strings become lists). Images keep their true layout:
-a portrait resolution (W < H) gives portrait tensors, with no transpose to landscape; the model
-reads the layout from `true_shape`. Each resolution in the list is honoured exactly, so items
-drawn with one resolution index always stack (see `ResolutionBatchSampler`).
+A parser implements `item_views(idx, rng)` (the raw views of one item, before cropping) and, for
+whole-scene access, `scene_views(scene)`; `MultiViewDataset` crops them to the requested resolution
+with exact intrinsics, augments them and builds the views of the one sample format
+(`recon3r.data.sample`). Images keep their true layout: a portrait resolution (W < H) gives
+portrait tensors; each resolution of the list is honoured exactly, so items drawn with one
+resolution index always stack (see `ResolutionBatchSampler`).
 
 Randomness (augmentation, frame jitter, caption noise) comes from a generator seeded by
 (seed, epoch, idx, resolution index): an item is identical every time it is read in an epoch.
@@ -39,6 +28,7 @@ from recon3r.data.augment import (
     to_tensor,
 )
 from recon3r.data.mixing import Index, MixableDataset
+from recon3r.data.sample import View, item_seed
 
 
 @dataclass
@@ -104,7 +94,7 @@ class MultiViewDataset(MixableDataset):
     def rng_for(self, idx: int, res: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, self.epoch, idx, res])
 
-    def __getitem__(self, index: Index) -> list[dict[str, Any]]:
+    def __getitem__(self, index: Index) -> list[View]:
         if isinstance(index, tuple):
             idx, res = int(index[0]), int(index[1])
         else:
@@ -119,10 +109,11 @@ class MultiViewDataset(MixableDataset):
         rng = self.rng_for(idx, res)
         raws = self.item_views(idx, rng)
         mask_bg = self.mask_bg is True or (self.mask_bg == "rand" and bool(rng.integers(2)))
-        return [self.make_view(raw, self.resolutions[res], rng, augment=True, mask_bg=mask_bg, idx=(idx, res, v))
-                for v, raw in enumerate(raws)]
+        seed = item_seed(self.seed, self.epoch, idx, res)
+        return [self.make_view(raw, self.resolutions[res], rng, augment=True, mask_bg=mask_bg, idx=(idx, res, v),
+                               rng_seed=seed) for v, raw in enumerate(raws)]
 
-    def scene(self, scene: int, resolution: Resolution | None = None) -> list[dict[str, Any]]:
+    def scene(self, scene: int, resolution: Resolution | None = None) -> list[View]:
         """Every view of one scene (sequence order), without augmentation.
 
         `resolution` (W, H) crops and resizes like training; None keeps each view's stored size.
@@ -136,8 +127,8 @@ class MultiViewDataset(MixableDataset):
 
     # -- one view ----------------------------------------------------------------------------
     def make_view(self, raw: RawView, resolution: Resolution | None, rng: np.random.Generator, *, augment: bool,
-                  mask_bg: bool, idx: tuple[int, int, int]) -> dict[str, Any]:
-        """Crop/resize a raw view, augment it, and build the view dict described in the module docstring."""
+                  mask_bg: bool, idx: tuple[int, int, int], rng_seed: int = 0) -> View:
+        """Crop/resize a raw view, augment it, and build its `View` dict."""
         width, height = raw.image.size
         depth = np.zeros((height, width), np.float32) if raw.depth is None else np.asarray(raw.depth, np.float32)
         mask = raw.mask
@@ -156,6 +147,7 @@ class MultiViewDataset(MixableDataset):
         depth = np.ascontiguousarray(depth, dtype=np.float32)
         pts3d = depth_to_world_points_np(depth, intrinsics, pose)
         valid = (depth > 0) & np.isfinite(pts3d).all(axis=-1)
+        object_mask = np.ones((height, width), bool) if mask is None else np.asarray(mask, dtype=bool)
         return {
             "img": to_tensor(image),
             "true_shape": np.array([height, width], dtype=np.int32),
@@ -164,11 +156,13 @@ class MultiViewDataset(MixableDataset):
             "camera_pose": pose.astype(np.float32),
             "pts3d": pts3d.astype(np.float32),
             "valid_mask": valid,
+            "object_mask": object_mask,
             "dataset": self.dataset_label,
             "label": raw.label,
             "instance": raw.instance,
             "idx": idx,
             "caption": raw.caption or "",
+            "rng_seed": int(rng_seed),
         }
 
     def __repr__(self) -> str:

@@ -1,9 +1,8 @@
 """Dataset mixing with the reference syntax: `N @ ds` resamples, `k * ds` repeats, `a + b` concatenates.
 
-    parse_dataset("1000 @ Co3d(split='train', ROOT='data/co3d', resolution=224) + 2 * Procedural(ROOT='out/p')")
+    1000 @ Co3d(split='train', ROOT='data/co3d', resolution=224) + 2 * Procedural(ROOT='out/p')
 
-Specs are parsed by `recon3r.utils.spec.parse_spec` against the whitelist `DATASETS` (dataset
-classes plus the transforms `ColorJitter` and `ImgNorm`); nothing is evaluated as Python.
+Specs are parsed against the whitelist in `recon3r.data.registry` (`parse_dataset`).
 
 Items may be indexed by `idx` or by `(idx, resolution_index)`; composites forward the
 resolution index untouched, so every member of a mix must share one resolution list.
@@ -174,32 +173,3 @@ class ConcatDataset(MixableDataset):
 
     def __repr__(self) -> str:
         return " + ".join(repr(ds) for ds in self.datasets)
-
-
-def dataset_namespace() -> dict[str, Any]:
-    """The whitelist of names a dataset spec may use: dataset classes and image transforms."""
-    from recon3r.data.augment import ColorJitter, ImgNorm
-    from recon3r.data.co3d import Co3d
-    from recon3r.data.megascenes import MegaScenes
-    from recon3r.data.multiview import MultiView, Procedural
-
-    return {"Co3d": Co3d, "MegaScenes": MegaScenes, "MultiView": MultiView, "Procedural": Procedural,
-            "ColorJitter": ColorJitter, "ImgNorm": ImgNorm}
-
-
-def parse_dataset(text: str) -> MixableDataset:
-    """Build a dataset (or a mix) from a spec string; errors point at the offending token."""
-    from recon3r.errors import ConfigError
-    from recon3r.utils.spec import parse_spec
-
-    dataset = parse_spec(text, dataset_namespace(), allow_operators=True, what="dataset")
-    if not isinstance(dataset, MixableDataset):
-        raise ConfigError(f"dataset spec {text!r} does not describe a dataset (got {type(dataset).__name__})")
-    return dataset
-
-
-def __getattr__(name: str) -> Any:
-    # `DATASETS` is built on first use: the dataset modules import this one for the base class.
-    if name == "DATASETS":
-        return dataset_namespace()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

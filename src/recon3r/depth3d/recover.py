@@ -20,14 +20,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from recon3r.depth3d.geometry import (
-    apply_correction,
-    default_principal_point,
-    depth_to_points,
-    focal_from_fov,
-    pixels_to_points,
-)
-from recon3r.depth3d.model import Depth3DModel
+from recon3r.geometry.cameras import depth_to_points, image_center, intrinsics_from_focal, unproject_pixels
+from recon3r.geometry.depth_shift import apply_correction
+from recon3r.geometry.focal import focal_from_fov
+from recon3r.models.depth3d import Depth3DModel
 
 MIN_VALID_PIXELS = 16
 
@@ -120,7 +116,7 @@ def recover_shift_and_focal(
     param = next(model.parameters())
 
     if principal_point is None:
-        centre = default_principal_point(height, width, batch, dtype=torch.float64)
+        centre = image_center(height, width, pixel_centers=True, dtype=torch.float64).expand(batch, 2)
     else:
         centre = torch.as_tensor(np.asarray(principal_point) if not isinstance(principal_point, Tensor)
                                  else principal_point, dtype=torch.float64)
@@ -147,8 +143,10 @@ def recover_shift_and_focal(
     pixels_t = torch.as_tensor(np.stack(pixels), dtype=torch.float64)
     sampled_t = torch.stack(sampled)
 
+    guess_k = intrinsics_from_focal(guess, height, width, centre)
+
     def run(net, d: Tensor) -> Tensor:
-        points = pixels_to_points(pixels_t, d, guess, centre)
+        points = unproject_pixels(pixels_t, d, guess_k)
         return net(points.to(param.device, param.dtype)).to("cpu", torch.float64)
 
     relative_shift = run(model.predict_shift, sampled_t)
@@ -159,7 +157,7 @@ def recover_shift_and_focal(
     corrected, focal = apply_correction(depth64, guess, shift, focal_scale)
     out_valid = mask_cpu & (corrected > 0)
     corrected = torch.where(out_valid, corrected, torch.zeros_like(corrected))
-    points = depth_to_points(corrected, focal, centre) * out_valid[..., None]
+    points = depth_to_points(corrected, intrinsics_from_focal(focal, height, width, centre)) * out_valid[..., None]
 
     dtype, device = depth_t.dtype, depth_t.device
     fields = dict(depth=corrected, focal=focal, shift=shift, relative_shift=relative_shift, focal_scale=focal_scale,

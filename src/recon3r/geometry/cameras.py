@@ -34,6 +34,46 @@ def image_center(
     return torch.tensor([(width - shift) / 2, (height - shift) / 2], device=device, dtype=dtype)
 
 
+def intrinsics_from_focal(focal: Tensor | float, height: int, width: int, principal_point: Tensor | None = None,
+                          *, batch: int | None = None, device=None, dtype=None) -> Tensor:
+    """(B, 3, 3) pinhole K with fx = fy = `focal` (B,) or a scalar, pixels.
+
+    `principal_point` (B, 2) (cx, cy) in pixels; None puts it at ((W-1)/2, (H-1)/2), the mean of the
+    integer pixel coordinates. B comes from `focal`, `principal_point` or `batch`; device and dtype
+    from the tensors given (float32 otherwise).
+    """
+    like = focal if isinstance(focal, Tensor) else principal_point
+    device = device if device is not None else (like.device if like is not None else None)
+    dtype = dtype if dtype is not None else (like.dtype if like is not None else torch.float32)
+    focal = torch.as_tensor(focal, device=device, dtype=dtype)
+    sizes = {n for n in (batch, focal.shape[0] if focal.ndim else None,
+                         None if principal_point is None else principal_point.shape[0]) if n is not None}
+    if focal.ndim > 1 or len(sizes) > 1 or (principal_point is not None and principal_point.shape[-1:] != (2,)):
+        pp = None if principal_point is None else tuple(principal_point.shape)
+        raise ValueError(f"focal must be a scalar or (B,) and principal_point (B, 2) for one B; got focal "
+                         f"{tuple(focal.shape)}, principal_point {pp}, batch {batch}")
+    count = sizes.pop() if sizes else 1
+    if principal_point is None:
+        principal_point = image_center(height, width, pixel_centers=True, device=device, dtype=dtype).expand(count, 2)
+    k = torch.zeros(count, 3, 3, device=device, dtype=dtype)
+    k[:, 0, 0] = k[:, 1, 1] = focal.expand(count)
+    k[:, :2, 2] = principal_point.to(device=device, dtype=dtype)
+    k[:, 2, 2] = 1
+    return k
+
+
+def unproject_pixels(pixels: Tensor, depth: Tensor, intrinsics: Tensor) -> Tensor:
+    """Camera-frame points (B, N, 3) of pixels (B, N, 2) (x, y) at z-depths (B, N) with K (B, 3, 3)."""
+    if pixels.ndim != 3 or pixels.shape[-1] != 2 or depth.shape != pixels.shape[:2] or \
+            intrinsics.shape != (pixels.shape[0], 3, 3):
+        raise ValueError(f"expected pixels (B, N, 2), depth (B, N) and K (B, 3, 3), got {tuple(pixels.shape)}, "
+                         f"{tuple(depth.shape)} and {tuple(intrinsics.shape)}")
+    k = intrinsics.to(depth.dtype)
+    x = (pixels[..., 0].to(depth.dtype) - k[:, 0, 2, None]) / k[:, 0, 0, None]
+    y = (pixels[..., 1].to(depth.dtype) - k[:, 1, 2, None]) / k[:, 1, 1, None]
+    return torch.stack([x * depth, y * depth, depth], dim=-1)
+
+
 def depth_to_points(depth: Tensor, intrinsics: Tensor) -> Tensor:
     """Unproject depth maps (B, H, W) with intrinsics K (B, 3, 3) to camera-frame points (B, H, W, 3).
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
+import torch
 from torch import Tensor
 
 from recon3r.geometry.cameras import image_center, pixel_grid
@@ -31,6 +32,12 @@ def focal_base(height: int, width: int) -> float:
     `estimate_focal`'s `min_focal` / `max_focal` are multiples of this value.
     """
     return max(height, width) / (2 * math.tan(math.radians(60) / 2))
+
+
+def focal_from_fov(width: int | Tensor, fov_deg: float | Tensor) -> Tensor:
+    """Focal in pixels (float64 tensor) of an image `width` pixels wide with horizontal field of view `fov_deg`°."""
+    fov = torch.deg2rad(torch.as_tensor(fov_deg, dtype=torch.float64))
+    return torch.as_tensor(width, dtype=torch.float64) / 2 / torch.tan(fov / 2)
 
 
 def estimate_focal(

@@ -24,7 +24,7 @@ _REGISTRY: dict[str, type[nn.Module]] = {}
 _LAZY_MODELS: dict[str, str] = {
     "AsymmetricCroCo3DStereo": "recon3r.models.dust3r:AsymmetricCroCo3DStereo",
     "AsymmetricCroCo3DStereoAndText": "recon3r.models.dust3r_text:AsymmetricCroCo3DStereoAndText",
-    "Depth3DModel": "recon3r.depth3d.model:Depth3DModel",
+    "Depth3DModel": "recon3r.models.depth3d:Depth3DModel",
     "ModelLRM": "recon3r.models.lrm:ModelLRM",
     "Point3R": "recon3r.models.point3r:Point3R",
 }

@@ -21,7 +21,8 @@ class TrainConfig:
     train_dataset: str = field(default="", metadata={"help": "dataset mix, e.g. \"1000 @ Procedural(split='train') + 2 * Co3d(...)\""})
     test_dataset: str = field(default="", metadata={"help": "test datasets; a top-level '+' evaluates each term separately"})
     train_criterion: str = field(
-        default="ConfLoss(Regr3D(L21, norm_mode='avg_dis'), alpha=0.2)", metadata={"help": "training loss spec"}
+        default="", metadata={"help": "training loss spec (default: the model's task's loss; pair models: "
+                              "ConfLoss(Regr3D(L21, norm_mode='avg_dis'), alpha=0.2))"}
     )
     test_criterion: str = field(default="", metadata={"help": "test loss spec (defaults to the training loss)"})
     pretrained: str = field(default="", metadata={"help": "initialise from a DUSt3R or CroCo checkpoint (.pth or safetensors)"})

@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader
 
 from recon3r.errors import ConfigError
 from recon3r.models.dust3r_text import model_spec_for_exif_path
+from recon3r.tasks import task_for
+from recon3r.tasks.base import to_float
 from recon3r.train.checkpointing import (
     find_resumable_checkpoint,
     load_training_checkpoint,
@@ -53,15 +55,26 @@ def build_model(spec: str) -> torch.nn.Module:
 
 
 def build_dataset(spec: str):
-    from recon3r.data import DATASETS
+    from recon3r.data.registry import parse_dataset
 
-    return parse_spec(spec, DATASETS, allow_operators=True, what="dataset")
+    return parse_dataset(spec)
 
 
-def build_criterion(spec: str):
-    from recon3r.train.losses import LOSSES
+def build_criterion(spec: str, namespace: Mapping[str, Any] | None = None):
+    """A criterion from its spec string, over a task's whitelist (default: the pair losses)."""
+    if namespace is None:
+        from recon3r.train.losses import LOSSES
 
-    return parse_spec(spec, LOSSES, what="criterion")
+        namespace = LOSSES
+    return parse_spec(spec, namespace, what="criterion")
+
+
+def first_item(dataset) -> Any:
+    """Item 0 of a dataset (at resolution index 0 when it has several resolutions)."""
+    if len(dataset) == 0:
+        raise ConfigError(f"dataset {dataset!r} is empty")
+    resolutions = getattr(dataset, "resolutions", None)
+    return dataset[(0, 0)] if resolutions is not None and len(resolutions) > 1 else dataset[0]
 
 
 def seed_everything(seed: int) -> None:
@@ -163,11 +176,18 @@ class Trainer:
                 raise ConfigError(f"--freeze_encoder: {type(self.model).__name__} has no encoder to freeze")
             self.model.set_freeze("encoder")
         self.model.to(self.device)
+        # The model's class picks its task: samples, batches, loss and held-out metrics.
+        self.task = task_for(self.model)
+        self.task.configure(self.model)
 
         self.train_set = build_dataset(config.train_dataset)
         self.test_sets = {term: build_dataset(term) for term in split_top_level_sum(config.test_dataset)} if config.test_dataset else {}
-        self.criterion = build_criterion(config.train_criterion)
-        self.test_criterion = build_criterion(config.test_criterion) if config.test_criterion else self.criterion
+        self.task.check_sample(first_item(self.train_set), source=config.train_dataset)
+        for term, dataset in self.test_sets.items():
+            self.task.check_sample(first_item(dataset), source=term)
+        criteria = self.task.criteria()
+        self.criterion = build_criterion(config.train_criterion or self.task.default_criterion, criteria)
+        self.test_criterion = build_criterion(config.test_criterion, criteria) if config.test_criterion else self.criterion
 
         self.lr = config.resolved_lr(self.context.world_size)
         self.optimizer = torch.optim.AdamW(parameter_groups(self.model, config.weight_decay), lr=self.lr, betas=(0.9, 0.95))
@@ -229,16 +249,24 @@ class Trainer:
             return nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
 
-    def compute_loss(self, batch, model: torch.nn.Module | None = None, criterion=None) -> tuple[torch.Tensor, dict]:
-        """Forward one batch of pairs `(view1, view2)` and return (loss, detail floats)."""
-        view1, view2 = to_device(batch, self.device)
+    def compute_loss(self, batch, model: torch.nn.Module | None = None, criterion=None,
+                     with_metrics: bool = False) -> tuple[torch.Tensor, dict]:
+        """Forward one collated batch through the task and return (loss, detail floats).
+
+        The forward runs under autocast (with --amp); the loss and metrics in float32.
+        """
+        batch = to_device(batch, self.device)
         model = model or self.ddp_model
         with self.autocast():
-            pred1, pred2 = model(view1, view2)
+            predictions = self.task.forward(model, batch)
         criterion = criterion or self.criterion
         with torch.autocast(device_type=self.device.type, enabled=False):
-            loss, details = criterion(view1, view2, _to_float(pred1), _to_float(pred2))
-        return loss, {k: float(v) for k, v in (details or {}).items()}
+            predictions = to_float(predictions)
+            loss, details = self.task.loss(criterion, batch, predictions)
+            details = {k: float(v) for k, v in (details or {}).items()}
+            if with_metrics:
+                details.update(self.task.metrics(batch, predictions))
+        return loss, details
 
     def backward_micro_batch(self, batch, sync: bool) -> tuple[float, dict]:
         """Accumulate gradients of one micro-batch; DDP reduces them only when `sync`."""
@@ -281,6 +309,7 @@ class Trainer:
             drop_last=True,
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
+            collate_fn=self.task.collate,
             # The loader's base seed comes from its own generator, not torch's global RNG, so a resumed
             # run's global RNG (saved in checkpoints; drawn by e.g. caption dropout) continues exactly.
             generator=torch.Generator().manual_seed(self.config.seed + self.epoch),
@@ -353,11 +382,12 @@ class Trainer:
         """Mean test loss and details over a dataset (all ranks together)."""
         self.model.eval()
         sampler = ResumableSampler(len(dataset), self.context.world_size, self.context.rank, shuffle=False)
-        loader = DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler, num_workers=self.config.num_workers)
+        loader = DataLoader(dataset, batch_size=self.config.batch_size, sampler=sampler, num_workers=self.config.num_workers,
+                            collate_fn=self.task.collate)
         sums: dict[str, float] = {}
         batches = 0
         for batch in progress(loader, desc=f"test {name}", enabled=self.show_progress):
-            loss, details = self.compute_loss(batch, model=self.model, criterion=self.test_criterion)
+            loss, details = self.compute_loss(batch, model=self.model, criterion=self.test_criterion, with_metrics=True)
             for key, value in {"loss": float(loss), **details}.items():
                 sums[key] = sums.get(key, 0.0) + value
             batches += 1
@@ -387,10 +417,6 @@ class Trainer:
 
     def close(self) -> None:
         shutdown_distributed()
-
-
-def _to_float(prediction: dict) -> dict:
-    return {k: v.float() if torch.is_tensor(v) and v.is_floating_point() else v for k, v in prediction.items()}
 
 
 def train(config: TrainConfig, show_progress: bool = True) -> dict[str, Any]:

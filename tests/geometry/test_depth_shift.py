@@ -1,4 +1,6 @@
-"""recon3r.depth3d.geometry against closed forms, in float64, plus batch / dtype / device / shape checks."""
+"""Unprojection with one focal per image, pixel unprojection and the depth shift/focal distortion
+(`recon3r.geometry.cameras`, `recon3r.geometry.depth_shift`) against closed forms, in float64, plus
+batch / dtype / device / shape checks."""
 
 from __future__ import annotations
 
@@ -7,16 +9,28 @@ import math
 import pytest
 import torch
 
-from recon3r.depth3d.geometry import (
-    apply_correction,
-    depth_to_points,
-    distort,
-    fit_scale,
-    focal_from_fov,
-    pixels_to_points,
-)
+from recon3r.geometry.cameras import depth_to_points as depth_to_points_k
+from recon3r.geometry.cameras import intrinsics_from_focal, unproject_pixels
+from recon3r.geometry.depth_shift import apply_correction, distort
+from recon3r.geometry.focal import focal_from_fov
 
 F64 = torch.float64
+
+
+def depth_to_points(depth, focal, principal_point=None):
+    """Unproject (B, H, W) depth with one focal per image through the shared K builder."""
+    if depth.ndim != 3:
+        raise ValueError(f"depth must be (B, H, W), got {tuple(depth.shape)}")
+    k = intrinsics_from_focal(torch.as_tensor(focal, dtype=depth.dtype, device=depth.device), depth.shape[1],
+                              depth.shape[2], principal_point, batch=depth.shape[0], dtype=depth.dtype,
+                              device=depth.device)
+    return depth_to_points_k(depth, k)
+
+
+def pixels_to_points(pixels, depth, focal, principal_point):
+    k = intrinsics_from_focal(torch.as_tensor(focal, dtype=depth.dtype), 1, 1, principal_point,
+                              batch=depth.shape[0], dtype=depth.dtype)
+    return unproject_pixels(pixels, depth, k)
 
 
 def plane_depth(normal, offset: float, focal: float, height: int, width: int) -> torch.Tensor:
@@ -123,7 +137,6 @@ def test_gradients_match_finite_differences():
         (lambda: distort(torch.ones(2, 3, 4), 1.0, torch.zeros(5), 1.0), "shift"),
         (lambda: apply_correction(torch.ones(2, 3, 4), 1.0, 0.0, torch.ones(1, 2)), "focal_scale"),
         (lambda: pixels_to_points(torch.zeros(2, 5, 3), torch.ones(2, 5), 1.0, torch.zeros(2, 2)), "pixels"),
-        (lambda: fit_scale(torch.ones(2, 5, 3), torch.ones(2, 4, 3)), "point sets"),
     ],
 )
 def test_bad_shapes_raise_clear_errors(call, message):
@@ -131,8 +144,5 @@ def test_bad_shapes_raise_clear_errors(call, message):
         call()
 
 
-def test_focal_from_fov_and_fit_scale_closed_forms():
+def test_focal_from_fov_closed_form():
     assert math.isclose(float(focal_from_fov(200, 90.0)), 100.0, rel_tol=1e-12)
-    points = torch.randn(2, 10, 3, dtype=F64)
-    torch.testing.assert_close(fit_scale(points, points * torch.tensor([2.0, 0.5], dtype=F64)[:, None, None]),
-                               torch.tensor([2.0, 0.5], dtype=F64))

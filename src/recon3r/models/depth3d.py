@@ -1,15 +1,16 @@
 """Two small PointNets that read a distorted point cloud: one predicts the depth shift, one the focal scale.
 
 Input clouds are (B, N, 3) camera-frame points unprojected from a depth map normalised to median 1
-with a guessed focal (see `recon3r.depth3d.recover`). Outputs follow `recon3r.depth3d.geometry`:
+with a guessed focal (see `recon3r.depth3d.recover`). Outputs follow `recon3r.geometry.depth_shift`:
 `shift` is the correction to add to that normalised depth (so it is relative to the median depth),
-`log_focal_scale` is log(true focal / guessed focal).
+`log_focal_scale` is log(true focal / guessed focal). Trained by the `depth_to_3d` task.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -65,8 +66,8 @@ class Depth3DModel(nn.Module):
     image, field of view of the default focal guess), stored with the weights.
     """
 
-    task_name = "depth_to_3d"
-    tiny_config = {"point_widths": [16, 32], "head_widths": [16], "num_points": 256}  # = TINY_CONFIG
+    task_name: ClassVar[str] = "depth_to_3d"
+    tiny_config: ClassVar[dict] = {"point_widths": [16, 32], "head_widths": [16], "num_points": 256}
 
     def __init__(self, point_widths: Sequence[int] = (64, 128, 256), head_widths: Sequence[int] = (128, 64),
                  clip: float = 8.0, num_points: int = 2048, focal_guess_fov: float = 60.0):
@@ -89,9 +90,14 @@ class Depth3DModel(nn.Module):
         """(B, N, 3) cloud (shift already corrected) → (B,) log(true focal / guessed focal)."""
         return self.focal_net(points)
 
-    def forward(self, points: Tensor) -> dict[str, Tensor]:
-        """Both heads on the same (B, N, 3) cloud: {"shift": (B,), "log_focal_scale": (B,)}."""
-        return {"shift": self.predict_shift(points), "log_focal_scale": self.predict_log_focal_scale(points)}
+    def forward(self, points: Tensor, focal_points: Tensor | None = None) -> dict[str, Tensor]:
+        """{"shift": (B,), "log_focal_scale": (B,)} from (B, N, 3) clouds.
+
+        The shift network reads `points`; the focal network reads `focal_points` (the shift-corrected
+        cloud, as in training and in `recover_shift_and_focal`), or `points` when None.
+        """
+        focal_points = points if focal_points is None else focal_points
+        return {"shift": self.predict_shift(points), "log_focal_scale": self.predict_log_focal_scale(focal_points)}
 
 
 # ---------------------------------------------------------------- configs
@@ -105,5 +111,3 @@ class Depth3DConfig:
     num_points: int = 2048
     focal_guess_fov: float = 60.0
 
-
-TINY_CONFIG = Depth3DConfig(point_widths=(16, 32), head_widths=(16,), num_points=256)  # for tests
