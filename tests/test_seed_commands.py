@@ -133,8 +133,8 @@ def readme_folder(tmp_path, monkeypatch):
 
 def test_dust3r_readme_commands_run_in_order(readme_folder, raw_co3d, croco_release, capsys):
     from recon3r.data.format import read_dataset, write_dataset
-    from recon3r.data.mixing import parse_dataset
     from recon3r.data.procedural import write_procedural
+    from recon3r.data.registry import parse_dataset
     from recon3r.utils.spec import split_top_level_sum
 
     raw_co3d(readme_folder / "data" / "co3d_subset", single_sequence=True, broken=False)
@@ -231,7 +231,7 @@ def test_seed_train_flags(tmp_path, capsys):
 
 
 def test_dust3rs_leading_plus_in_a_dataset_mix_is_accepted():
-    from recon3r.data.mixing import parse_dataset
+    from recon3r.data.registry import parse_dataset
     from recon3r.errors import ConfigError
     from recon3r.utils.spec import parse_spec
 

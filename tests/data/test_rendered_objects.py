@@ -14,7 +14,6 @@ from recon3r.data.rendered_objects import (
     MIRA_FOV_DEG,
     RenderedObjects,
     read_rendered_object,
-    resample_mask,
     world_from_cam_of_mira,
 )
 
@@ -49,7 +48,7 @@ def test_object_points_project_inside_every_silhouette(root):
     points = np.load(root / "object_00000" / "points.npy")
     assert len(points) > 100 and np.abs(points).max() <= 0.5 + 1e-3  # unit bounding box
     for view in views:
-        pose, K, mask = view["camera_pose"].astype(np.float64), view["camera_intrinsics"].astype(np.float64), view["mask"]
+        pose, K, mask = view["camera_pose"].astype(np.float64), view["camera_intrinsics"].astype(np.float64), view["object_mask"]
         cam = (points - pose[:3, 3]) @ pose[:3, :3]
         pixels = np.round(cam[:, :2] / cam[:, 2:] * [K[0, 0], K[1, 1]] + [K[0, 2], K[1, 2]]).astype(int)
         inside = (pixels >= 0).all(1) & (pixels[:, 0] < mask.shape[1]) & (pixels[:, 1] < mask.shape[0])
@@ -76,19 +75,20 @@ def test_items_start_with_their_render_and_draw_distinct_others(root):
         draws.add(tuple(v["instance"] for v in dataset[7]))
     assert len(draws) > 1
     view = item[0]
-    assert view["img"].shape == (3, 40, 40) and view["mask"].shape == (40, 40) and view["mask"].dtype == bool
-    outside = ~view["mask"]
+    assert view["img"].shape == (3, 40, 40) and view["object_mask"].shape == (40, 40) and view["object_mask"].dtype == bool
+    outside = ~view["object_mask"]
     np.testing.assert_allclose(view["img"].numpy()[:, outside], 1.0, atol=1e-6)  # white background ([-1, 1] scale)
 
 
 def test_random_background_is_shared_by_the_views_of_an_item(root):
     dataset = RenderedObjects(str(root), num_views=2, background="random", resolution=40)
     item = dataset[3]
-    grey = item[0]["background"]
-    assert 0 <= grey[0] <= 1 and np.all(item[1]["background"] == grey)
+    grey = float(item[0]["img"].numpy()[0][~item[0]["object_mask"]].mean())
     for view in item:
-        border = view["img"].numpy()[:, ~view["mask"]]
-        np.testing.assert_allclose(border, grey[0] * 2 - 1, atol=1 / 255 + 1e-6)
+        border = view["img"].numpy()[:, ~view["object_mask"]]
+        np.testing.assert_allclose(border, grey, atol=1 / 255 + 1e-6)
+    others = {round(float(dataset[i][0]["img"].numpy()[0][~dataset[i][0]["object_mask"]].mean()), 3) for i in range(6)}
+    assert len(others) > 1
 
 
 def test_openlrm_layout_gives_the_same_cameras(root, tmp_path):
@@ -111,17 +111,6 @@ def test_openlrm_layout_gives_the_same_cameras(root, tmp_path):
         np.testing.assert_allclose(openlrm.intrinsics[v], mira.intrinsics[v], atol=1e-9)
 
 
-def test_resample_mask_follows_crops_and_resizes():
-    mask = np.zeros((20, 20), bool)
-    mask[5:10, 12:16] = True
-    K = np.array([[10.0, 0, 9.5], [0, 10.0, 9.5], [0, 0, 1]])
-    half = np.array([[5.0, 0, 4.5], [0, 5.0, 4.5], [0, 0, 1]])  # a 2× downsample
-    small = resample_mask(mask, K, half, (10, 10))
-    np.testing.assert_array_equal(small, mask[1::2, 1::2])  # each target pixel reads the source under its centre
-    crop = K - np.array([[0, 0, 10], [0, 0, 4], [0, 0, 0]])  # a crop starting at column 10, row 4
-    np.testing.assert_array_equal(resample_mask(mask, K, crop, (8, 8)), mask[4:12, 10:18])
-
-
 def test_errors_name_the_folder_and_the_split(root, tmp_path):
     with pytest.raises(DatasetError, match="'val'"):
         RenderedObjects(str(root), split="val")
@@ -142,12 +131,12 @@ def test_make_objects_command_writes_a_readable_dataset(tmp_path, capsys):
     assert "wrote 2 objects" in capsys.readouterr().out
     assert len(RenderedObjects(str(out), num_views=2)) == 6
     assert main(["data", "make-objects", "--out", str(out), "--objects", "2"]) == 2
-    assert "--force" in capsys.readouterr().err
+    assert "--overwrite" in capsys.readouterr().err
 
 
 def test_mask_follows_crops_and_resizes_like_the_depth(root):
     dataset = RenderedObjects(str(root), num_views=2, resolution=(32, 24), aug_crop=6)
     for idx in range(4):
         for view in dataset[idx]:
-            assert view["mask"].shape == (24, 32)
-            np.testing.assert_array_equal(view["mask"], view["valid_mask"])  # depth > 0 exactly on the object
+            assert view["object_mask"].shape == (24, 32)
+            np.testing.assert_array_equal(view["object_mask"], view["valid_mask"])  # depth > 0 exactly on the object

@@ -137,11 +137,6 @@ def test_errors_name_what_is_wrong(weights, object_image, tmp_path, capsys):
     bad.write_text("hello")
     assert main(["single-image", str(bad), "--weights", str(weights), "--out", str(tmp_path / "o")]) == 2
     assert "not_an_image.png" in capsys.readouterr().err and not (tmp_path / "o").exists()
-    from recon3r.models.point3r import POINT3R_CONFIGS, Point3R
-
-    other = save_model(Point3R(**POINT3R_CONFIGS["test"]), tmp_path / "p3r")
-    assert main(["single-image", str(object_image), "--weights", str(other), "--out", str(tmp_path / "o")]) == 2
-    assert "not the ModelLRM model" in capsys.readouterr().err
     assert main(["single-image", str(object_image), "--prompt", "x", "--weights", str(weights), "--out", "o"]) == 2
     assert "not both" in capsys.readouterr().err
 

@@ -30,7 +30,7 @@ def _write_released_folder(folder: Path, kwargs: dict, state_dict: dict[str, tor
 
 
 @pytest.fixture
-def golden_case():
+def lrm_case():
     if not (CASE / "config.json").is_file():
         pytest.skip(f"golden LRM case not found: {CASE}")
     from safetensors.torch import load_file
@@ -47,8 +47,8 @@ def _render(model: ModelLRM, t: dict[str, torch.Tensor]) -> dict[str, torch.Tens
                      importance_noise=t["importance_noise"])
 
 
-def test_released_layout_from_golden_weights_loads_and_reproduces_the_reference(golden_case, tmp_path):
-    config, state_dict, inputs, outputs = golden_case
+def test_released_layout_from_golden_weights_loads_and_reproduces_the_reference(lrm_case, tmp_path):
+    config, state_dict, inputs, outputs = lrm_case
     folder = _write_released_folder(tmp_path / "openlrm-golden", {**config["kwargs"], "encoder_arch": config["encoder_arch"]},
                                     state_dict)
     model = load_model(folder, expect="ModelLRM")
@@ -60,8 +60,8 @@ def test_released_layout_from_golden_weights_loads_and_reproduces_the_reference(
     assert load_model(CASE).config == model.config
 
 
-def test_convert_turns_a_released_folder_into_recon3r_layout(golden_case, tmp_path, capsys):
-    config, state_dict, _, _ = golden_case
+def test_convert_turns_a_released_folder_into_recon3r_layout(lrm_case, tmp_path, capsys):
+    config, state_dict, _, _ = lrm_case
     folder = _write_released_folder(tmp_path / "released", {**config["kwargs"], "encoder_arch": config["encoder_arch"]},
                                     state_dict)
     out = tmp_path / "converted"

@@ -3,13 +3,12 @@
 The flags of DUSt3R's `demo.py` and the multimodal model's `demo_exif.py` work as written
 (`--weights`, `--image_size`, `--local_network`, `--server_name`, `--server_port`, `--tmp_dir`,
 `--device`, `--silent`); `--share` and `--model_name` are refused with the reason, because recon3r
-makes no outside connections. Underscore spellings are accepted and hidden from --help.
+makes no outside connections. Underscore spellings come from the CLI's alias mechanism (`recon3r.cli`).
 """
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
 DEFAULT_MAX_IMAGES = 32
 DEFAULT_MAX_ITERATIONS = 1000
@@ -17,53 +16,40 @@ DEFAULT_MAX_IMAGE_ITERATIONS = 3000
 DEFAULT_MAX_RESULTS_MB = 500.0
 
 
-def add_flag(parser: Any, name: str, *aliases: str, **kwargs: Any) -> argparse.Action:
-    """`parser.add_argument(name, ...)`, also accepting `aliases` and the underscore spelling of each,
-    which stay out of --help (the original demos spell their flags with underscores)."""
-    action = parser.add_argument(name, **kwargs)
-    hidden = [f"--{flag[2:].replace('-', '_')}" for flag in (name, *aliases)]
-    hidden = list(dict.fromkeys([*aliases, *hidden]))
-    hidden = [flag for flag in hidden if flag != name]
-    if hidden:
-        copied = {k: v for k, v in kwargs.items() if k not in ("help", "default", "dest", "metavar")}
-        parser.add_argument(*hidden, dest=action.dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **copied)
-    return action
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_flag(parser, "--weights", default=None,
+    parser.add_argument("--weights", default=None,
              help="checkpoint: official .pth, or a folder with model.safetensors + config.json (default: the "
                   "shipped example model)")
-    add_flag(parser, "--model-name", default=None, metavar="NAME",
+    parser.add_argument("--model-name", default=None, metavar="NAME",
              help="refused: DUSt3R's demo downloads named weights; download the .pth yourself and pass --weights")
-    add_flag(parser, "--image-size", type=int, choices=(224, 512), default=None,
+    parser.add_argument("--image-size", type=int, choices=(224, 512), default=None,
              help="network image size (default: the model's training size)")
     where = parser.add_mutually_exclusive_group()
-    add_flag(where, "--local-network", action="store_true",
+    where.add_argument("--local-network", action="store_true",
              help="listen on all interfaces (0.0.0.0) so other machines of the network can connect; "
                   "default: 127.0.0.1 only")
-    add_flag(where, "--server-name", default=None, metavar="HOST",
+    where.add_argument("--server-name", default=None, metavar="HOST",
              help="listen on this address instead (default: 127.0.0.1)")
-    add_flag(parser, "--port", "--server-port", type=int, default=None,
+    parser.add_argument("--port", "--server-port", type=int, default=None,
              help="TCP port (default: gradio's, 7860 or the next free one)")
-    add_flag(parser, "--share", action="store_true",
+    parser.add_argument("--share", action="store_true",
              help="refused: a share link relays the demo through gradio's servers on the internet")
-    add_flag(parser, "--device", default="auto", help="cpu, cuda, cuda:1, ... (default: the accelerator if present)")
-    add_flag(parser, "--max-images", type=int, default=DEFAULT_MAX_IMAGES,
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: the accelerator if present)")
+    parser.add_argument("--max-images", type=int, default=DEFAULT_MAX_IMAGES,
              help=f"most images per run (default: {DEFAULT_MAX_IMAGES})")
-    add_flag(parser, "--max-iterations", type=int, default=DEFAULT_MAX_ITERATIONS,
+    parser.add_argument("--max-iterations", type=int, default=DEFAULT_MAX_ITERATIONS,
              help=f"most alignment iterations per run (default: {DEFAULT_MAX_ITERATIONS})")
-    add_flag(parser, "--max-image-iterations", type=int, default=DEFAULT_MAX_IMAGE_ITERATIONS,
+    parser.add_argument("--max-image-iterations", type=int, default=DEFAULT_MAX_IMAGE_ITERATIONS,
              help="most images × alignment iterations per run; two images need no iterations (default: "
                   f"{DEFAULT_MAX_IMAGE_ITERATIONS}, e.g. 10 images × 300 iterations)")
-    add_flag(parser, "--max-file-mb", type=float, default=20.0, help="largest upload per file in MB (default: 20)")
-    add_flag(parser, "--max-results-mb", type=float, default=DEFAULT_MAX_RESULTS_MB,
+    parser.add_argument("--max-file-mb", type=float, default=20.0, help="largest upload per file in MB (default: 20)")
+    parser.add_argument("--max-results-mb", type=float, default=DEFAULT_MAX_RESULTS_MB,
              help="results kept on disk in MB; the oldest runs' files are deleted beyond it (default: "
                   f"{DEFAULT_MAX_RESULTS_MB:g})")
-    add_flag(parser, "--workdir", "--tmp-dir", default=None,
+    parser.add_argument("--workdir", "--tmp-dir", default=None,
              help="where this session's temporary folder (uploads, results) is made; it is deleted when the demo "
                   "stops, also on SIGINT and SIGTERM (default: the system temporary folder)")
-    add_flag(parser, "--silent", action="store_true", help="print less (gradio's startup messages)")
+    parser.add_argument("--silent", action="store_true", help="print less (gradio's startup messages)")
 
 
 def launch_options(args: argparse.Namespace) -> dict:

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from recon3r.errors import CheckpointError, ConfigError
+    from recon3r.io.images import check_image_file
     from recon3r.io.output_dir import check_output_dir
     from recon3r.lrm.preprocess import load_image
     from recon3r.lrm.reconstruct import SingleImageOptions, reconstruct_single, write_outputs
@@ -87,8 +88,9 @@ def run(args: argparse.Namespace) -> int:
             jobs = [(path.name, path, Path("."))]
         else:
             raise FileNotFoundError(f"image not found: {path}")
-        for _, file, _ in jobs:
-            load_image(file)  # fail early, naming the file, before loading the model
+        for _, file, _ in jobs:  # fail early, naming the file, before loading the model
+            check_image_file(file)
+            load_image(file)
     output = check_output_dir(args.out, "single-image", inputs=[source, args.weights, args.config_path],
                               overwrite=args.overwrite)
     model = load_model(args.weights, device=args.device, expect="ModelLRM", config=args.config_path)

@@ -24,8 +24,7 @@ The world is the renderer's (z up, the object normalised about the origin). Opti
 
 Each view dict is the shared sample format (`recon3r.data.base`): the render composited on
 `background`, pinhole intrinsics in pixels, `camera_pose` the OpenCV cam-to-world, depth when the
-folder has it (else 0 and `valid_mask` False), plus `mask` (H, W) bool, the object (alpha ≥ 0.5),
-and `background` (3,) float32, the colour composited behind it (in [0, 1]).
+folder has it (else 0 and `valid_mask` False), and `object_mask` (H, W) bool, the object (alpha ≥ 0.5).
 """
 
 from __future__ import annotations
@@ -147,19 +146,6 @@ def _read_openlrm_object(folder: Path) -> RenderedObject:
     return RenderedObject(folder.name, images, poses, intrinsics, [None] * len(images), folder)
 
 
-def resample_mask(mask: np.ndarray, source_intrinsics: np.ndarray, target_intrinsics: np.ndarray,
-                  shape: tuple[int, int]) -> np.ndarray:
-    """Nearest-neighbour resampling of a (H, W) bool mask into an image of the same camera with other
-    intrinsics (after crops and resizes): each target pixel reads the source pixel under its centre."""
-    height, width = shape
-    k_src, k_dst = np.asarray(source_intrinsics, np.float64), np.asarray(target_intrinsics, np.float64)
-    xs = (np.arange(width) - k_dst[0, 2]) / k_dst[0, 0] * k_src[0, 0] + k_src[0, 2]
-    ys = (np.arange(height) - k_dst[1, 2]) / k_dst[1, 1] * k_src[1, 1] + k_src[1, 2]
-    cols, rows = np.floor(xs + 0.5).astype(np.int64), np.floor(ys + 0.5).astype(np.int64)  # as augment.resize
-    inside = (rows[:, None] >= 0) & (rows[:, None] < mask.shape[0]) & (cols[None] >= 0) & (cols[None] < mask.shape[1])
-    return inside & mask[np.clip(rows, 0, mask.shape[0] - 1)[:, None], np.clip(cols, 0, mask.shape[1] - 1)[None]]
-
-
 class RenderedObjects(MultiViewDataset):
     """Objects rendered from many viewpoints (see the module docstring for the layouts).
 
@@ -247,11 +233,3 @@ class RenderedObjects(MultiViewDataset):
                             intrinsics=record.intrinsics[view], world_from_cam=record.world_from_cam[view],
                             label=record.name, instance=record.images[view].stem, mask=alpha[..., 0] >= 0.5,
                             background=grey)
-
-    def make_view(self, raw: RawView, resolution: Any, rng: np.random.Generator, *, augment: bool, mask_bg: bool,
-                  idx: tuple[int, int, int]) -> dict[str, Any]:
-        view = super().make_view(raw, resolution, rng, augment=augment, mask_bg=mask_bg, idx=idx)
-        height, width = (int(v) for v in view["true_shape"])
-        view["mask"] = resample_mask(raw.mask, raw.intrinsics, view["camera_intrinsics"], (height, width))
-        view["background"] = np.full(3, getattr(raw, "background", 1.0), dtype=np.float32)
-        return view

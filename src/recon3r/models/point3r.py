@@ -182,8 +182,6 @@ class Point3R(nn.Module):
     module docstring). `mask_ratio` is accepted for compatibility and unused. `self.config` holds
     the normalised arguments (what `save_model` writes).
     """
-    task_name = "stream"
-    tiny_config = {"img_size": [24, 32], "enc_embed_dim": 24, "enc_depth": 1, "enc_num_heads": 2, "dec_embed_dim": 24, "dec_depth": 1, "dec_num_heads": 2}
 
     task_name: ClassVar[str] = "stream"
     #: A tiny configuration for CPU tests (about 0.33 M parameters; frames of any multiple of 16).

@@ -54,7 +54,7 @@ def check_single_image_options(args) -> None:
     check_int("--views", args.views, 1, 720)
     check_float("--fps", args.fps, 0, 240, low_open=True)
     if args.render_size is not None:
-        check_int("--render-size", args.render_size, 16, 2048)
+        check_int("--render-size", args.render_size, 4, 2048)
     if args.source_size is not None:
         check_int("--source-size", args.source_size, 14, 2048)
     check_float("--source-distance", args.source_distance, 0, low_open=True)
