@@ -20,32 +20,50 @@ from recon3r.utils.cancel import CancelCheck, raise_if_cancelled
 
 @dataclass
 class ReconstructConfig:
-    """Inputs and options of one reconstruction (the CLI flags of `recon3r reconstruct`)."""
+    """Inputs and options of one reconstruction: the library's config and the source of every
+    `recon3r reconstruct` flag (`recon3r.utils.config_cli`)."""
 
-    images: list[str]  # image files and/or folders
-    out: str | None = None  # output folder; None: no files written
-    weights: str | None = None  # checkpoint (.pth, folder, safetensors); None: the shipped example model
-    size: int | None = None  # 224 or 512; None: the model's training size
-    graph: str = "complete"
-    batch_size: int = 8
-    niter: int = 300
-    lr: float = 0.01
-    schedule: str = "cosine"
-    # Keep points whose confidence is >= this; "auto": min(3, the scene's median confidence), which
-    # adapts to any model's confidence scale (see recon3r.align.confidence).
-    min_conf: float | str = "auto"
-    # Also drop points deeper than this times their image's median kept depth (sky, far background);
-    # None keeps them. Applied to `scene.masks`, so every export leaves them out.
-    max_depth_ratio: float | None = None
-    device: str = "auto"
-    intrinsics: str | None = None  # JSON file, original resolution (see recon3r.io.camera_files)
-    poses: str | None = None  # JSON file, cam-to-world OpenCV
-    captions: str | None = None  # JSON file: image name -> caption (multimodal models)
-    exif: bool = True  # read captions from EXIF where the captions file has none
-    formats: tuple[str, ...] = ("ply", "glb", "colmap", "nerfstudio", "npz")
-    glb_geometry: str = "points"
-    progress: bool = True
-    overwrite: bool = False  # replace an `out` folder an earlier reconstruction wrote
+    images: list[str] = field(metadata={"flag": "images", "nargs": "+",
+                                        "help": "image files and/or folders of images (two or more images)"})
+    out: str | None = field(default=None, metadata={
+        "required": True, "help": "output folder: new or empty, or an earlier reconstruction's with --overwrite; never "
+        "an input folder or one holding inputs. Results appear there only once complete (library: None writes no files)"})
+    weights: str | None = field(default=None, metadata={
+        "help": "checkpoint: official .pth, or a folder with model.safetensors + config.json (default: the shipped "
+        "example model)"})
+    size: int | None = field(default=None, metadata={
+        "choices": (224, 512), "help": "network image size (default: the model's training size)"})
+    graph: str = field(default="complete", metadata={
+        "help": "pair graph: complete, swin-K, swin-K-noncyclic, logwin-K, oneref-I"})
+    batch_size: int = field(default=8, metadata={"help": "pairs per forward pass"})
+    niter: int = field(default=300, metadata={"help": "global alignment iterations"})
+    lr: float = field(default=0.01, metadata={"help": "global alignment learning rate"})
+    schedule: str = field(default="cosine", metadata={"choices": ("cosine", "linear"),
+                                                       "help": "global alignment learning-rate schedule"})
+    min_conf: float | str = field(default="auto", metadata={
+        "parse": str, "metavar": "CONF|auto",
+        "help": "keep points whose confidence is >= CONF; 'auto' uses min(3, the scene's median confidence), which "
+        "suits any model's confidence scale (see recon3r.align.confidence)"})
+    max_depth_ratio: float | None = field(default=None, metadata={
+        "help": "also drop points deeper than this times their image's median kept depth (sky, far background); "
+        "applied to the masks, so every export leaves them out (default: keep them)"})
+    device: str = field(default="auto", metadata={"help": "cpu, cuda, cuda:1, ... (auto: the accelerator if present)"})
+    intrinsics: str | None = field(default=None, metadata={
+        "help": "JSON of known intrinsics at the original resolution, held fixed (see recon3r.io.camera_files)"})
+    poses: str | None = field(default=None, metadata={
+        "help": "JSON of known cam-to-world poses (OpenCV axes), held fixed"})
+    captions: str | None = field(default=None, metadata={
+        "help": "JSON mapping image names to captions (multimodal models)"})
+    exif: bool = field(default=True, metadata={
+        "negate": "--no-exif", "help": "do not read captions from EXIF when an image has none in --captions"})
+    formats: tuple[str, ...] = field(default=("ply", "glb", "colmap", "nerfstudio", "npz"), metadata={
+        "help": "comma-separated exports: ply, glb, colmap, nerfstudio, npz"})
+    glb_geometry: str = field(default="points", metadata={"flag": "--glb", "choices": ("points", "mesh"),
+                                                           "help": "GLB geometry"})
+    progress: bool = field(default=True, metadata={"negate": "--quiet", "help": "no progress bars"})
+    overwrite: bool = field(default=False, metadata={
+        "help": "replace an output folder an earlier `recon3r reconstruct` wrote (kept until the new results are "
+        "complete)"})
 
 
 @dataclass

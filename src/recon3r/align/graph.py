@@ -169,21 +169,35 @@ def _check_point_map(points: Tensor, where: str) -> None:
                            f"{largest:.3g}): degenerate predictions; check --weights")
 
 
-def connected_components(num_images: int, edges: Sequence[tuple[int, int]]) -> list[list[int]]:
-    """Connected components of the undirected graph of `edges`, each a sorted list of images."""
-    parent = list(range(num_images))
+class UnionFind:
+    """Disjoint sets of the images 0..n-1 (path halving): `find(k)` its set's root, `union(a, b)` merges."""
 
-    def root(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
+    def __init__(self, count: int):
+        self.parent = list(range(count))
+
+    def find(self, k: int) -> int:
+        while self.parent[k] != k:
+            self.parent[k] = self.parent[self.parent[k]]
+            k = self.parent[k]
         return k
 
+    def union(self, a: int, b: int) -> bool:
+        """Merge the sets of `a` and `b`; False when they were already one set."""
+        root_a, root_b = self.find(a), self.find(b)
+        if root_a == root_b:
+            return False
+        self.parent[root_a] = root_b
+        return True
+
+
+def connected_components(num_images: int, edges: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Connected components of the undirected graph of `edges`, each a sorted list of images."""
+    sets = UnionFind(num_images)
     for i, j in edges:
-        parent[root(i)] = root(j)
+        sets.union(i, j)
     groups: dict[int, list[int]] = {}
     for k in range(num_images):
-        groups.setdefault(root(k), []).append(k)
+        groups.setdefault(sets.find(k), []).append(k)
     return sorted(groups.values())
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from recon3r.align.graph import PairGraph
+from recon3r.align.graph import PairGraph, UnionFind
 from recon3r.align.known import KnownCameras
 from recon3r.align.pnp import solve_pnp, solve_pnp_unknown_focal
 from recon3r.geometry import apply_transform, invert_transform, make_transform, pixel_grid
@@ -48,20 +48,8 @@ def spanning_tree(
     """
     row_major = sorted(range(len(edges)), key=lambda e: edges[e])
     by_score = sorted(row_major, key=lambda e: -scores[e])  # stable: ties keep row-major order
-    parent = list(range(num_images))
-
-    def root(k: int) -> int:
-        while parent[k] != k:
-            parent[k] = parent[parent[k]]
-            k = parent[k]
-        return k
-
-    kept = []
-    for e in by_score:
-        a, b = root(edges[e][0]), root(edges[e][1])
-        if a != b:
-            parent[a] = b
-            kept.append(e)
+    sets = UnionFind(num_images)
+    kept = [e for e in by_score if sets.union(*edges[e])]
     return [(scores[e], *edges[e]) for e in sorted(kept, key=lambda e: edges[e])]
 
 

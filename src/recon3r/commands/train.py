@@ -7,7 +7,8 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from recon3r.seeds import add_seed_train_arguments
-    from recon3r.train.config import add_config_arguments
+    from recon3r.train.config import TrainConfig
+    from recon3r.utils.config_cli import add_config_arguments
 
     parser.epilog = (
         "Multi-GPU / multi-node: torchrun --nproc_per_node=N -m recon3r train ...  "
@@ -15,18 +16,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "earlier recon3r training run's folder; any other non-empty folder is refused. DUSt3R's train.py flags "
         "work as written (see docs/from-the-seeds.md)."
     )
-    add_config_arguments(parser)
+    add_config_arguments(parser, TrainConfig, underscores=True)
     add_seed_train_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from recon3r.io.output_dir import prepare_training_dir
     from recon3r.seeds import check_seed_train_args
-    from recon3r.train.config import config_from_args
+    from recon3r.train.config import TrainConfig
     from recon3r.train.trainer import train
+    from recon3r.utils.config_cli import config_from_args
 
     check_seed_train_args(args)
-    config = config_from_args(args)
+    config = config_from_args(TrainConfig, args)
     prepare_training_dir(config.output_dir, inputs=[config.pretrained, config.duster_path, config.exif_path])
     summary = train(config)
     print(f"done: epoch {summary['epoch']}, step {summary['global_step']}, best test loss {summary['best_test_loss']:.4g}")

@@ -6,9 +6,6 @@ so existing command lines carry over.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
-import typing
 from dataclasses import dataclass, field
 
 
@@ -76,21 +73,3 @@ class TrainConfig:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise ConfigError(f"--warmup_epochs must be in [0, epochs={self.epochs}], got {self.warmup_epochs}")
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, cls: type = TrainConfig) -> None:
-    """Add one `--flag` per dataclass field, with its type, default and help."""
-    hints = typing.get_type_hints(cls)
-    for item in dataclasses.fields(cls):
-        hint = hints[item.name]
-        help_text = item.metadata.get("help", "")
-        flag = f"--{item.name}"
-        if hint is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=item.default, help=help_text)
-            continue
-        arg_type = next((t for t in typing.get_args(hint) if t is not type(None)), hint) if typing.get_args(hint) else hint
-        parser.add_argument(flag, type=arg_type, default=item.default, help=f"{help_text} (default: {item.default})")
-
-
-def config_from_args(args: argparse.Namespace, cls: type = TrainConfig):
-    return cls(**{item.name: getattr(args, item.name) for item in dataclasses.fields(cls)})
