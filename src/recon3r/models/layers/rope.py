@@ -82,7 +82,10 @@ class RoPE2D(nn.Module):
 
 
 def apply_rotary(x: torch.Tensor, table: RotaryTable) -> torch.Tensor:
-    """Rotate `x` (B, heads, N, head_dim) with a `RotaryTable` for the same B and N."""
+    """Rotate `x` (..., B, heads, N, head_dim) with a `RotaryTable` for the same B and N.
+
+    Leading dimensions broadcast: q and k stacked as (2, B, heads, N, head_dim) rotate in one pass.
+    """
     if table.compute_dtype is not None and table.compute_dtype != x.dtype:
         return apply_rotary(x.to(table.compute_dtype), table).to(x.dtype)
     cos = table.cos.to(x.dtype)
