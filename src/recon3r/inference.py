@@ -112,8 +112,9 @@ def encodes_images_once(model: torch.nn.Module) -> bool:
     from recon3r.models.dust3r import AsymmetricCroCo3DStereo
 
     cls = type(model)
+    overridden = {"forward", "encode_pair"} & set(vars(model))  # wrapped on the instance (a spy, a hook)
     return (isinstance(model, AsymmetricCroCo3DStereo) and cls.forward is AsymmetricCroCo3DStereo.forward
-            and cls.encode_pair is AsymmetricCroCo3DStereo.encode_pair)
+            and cls.encode_pair is AsymmetricCroCo3DStereo.encode_pair and not overridden)
 
 
 class EncodingCache:

@@ -91,7 +91,7 @@ class LearnedMethod(Method):
     def __init__(self, weights: str | Path | None = None, *, model: torch.nn.Module | None = None,
                  name: str | None = None, size: int | None = None, niter: int = 300, lr: float = 0.01,
                  schedule: str = "cosine", graph: str = "complete", batch_size: int = 8,
-                 device: str = "auto"):
+                 device: str = "auto", dtype: str | None = None, align_mode: str = "auto"):
         if weights is None and model is None:
             raise ValueError("LearnedMethod needs weights or a model")
         self.weights = Path(weights) if weights is not None else None
@@ -99,12 +99,13 @@ class LearnedMethod(Method):
         self.name = name or (self.weights.name if self.weights is not None else type(model).__name__)
         self.size, self.niter, self.lr, self.schedule = size, int(niter), float(lr), schedule
         self.graph, self.batch_size, self.device = graph, int(batch_size), device
+        self.dtype, self.align_mode = dtype, align_mode
 
     def load(self) -> torch.nn.Module:
         if self.model is None:
             from recon3r import load_model
 
-            self.model = load_model(self.weights, device=self.device, task="pair")
+            self.model = load_model(self.weights, device=self.device, task="pair", dtype=self.dtype)
         return self.model
 
     def predict(self, scene: BenchmarkScene) -> Prediction:
@@ -114,7 +115,7 @@ class LearnedMethod(Method):
         config = ReconstructConfig(
             images=[str(p) for p in scene.image_paths], size=self.size, graph=self.graph,
             batch_size=self.batch_size, niter=self.niter, lr=self.lr, schedule=self.schedule,
-            device=self.device, formats=(), progress=False,
+            device=self.device, formats=(), progress=False, dtype=self.dtype, align_mode=self.align_mode,
         )
         start = time.perf_counter()
         try:
@@ -134,7 +135,8 @@ class LearnedMethod(Method):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "type": "learned", "weights": str(self.weights) if self.weights else None,
                 "size": self.size, "niter": self.niter, "lr": self.lr, "schedule": self.schedule,
-                "graph": self.graph, "device": self.device}
+                "graph": self.graph, "device": self.device, "dtype": self.dtype or "float32",
+                "align_mode": self.align_mode}
 
 
 class ColmapMethod(Method):
@@ -205,7 +207,8 @@ class ConstantPlaneMethod(Method):
 
 
 def resolve_method(spec: str, *, size: int | None = None, niter: int = 300, device: str = "auto",
-                   graph: str = "complete", colmap_threads: int = 1, seed: int = 0) -> Method:
+                   graph: str = "complete", colmap_threads: int = 1, seed: int = 0, dtype: str | None = None,
+                   align_mode: str = "auto") -> Method:
     """A method from its command-line name: `example`, `colmap`, `constant-plane` or a checkpoint path.
 
     Raises ConfigError naming the value when it is none of these, or when `example` is asked for
@@ -216,7 +219,7 @@ def resolve_method(spec: str, *, size: int | None = None, niter: int = 300, devi
         return ColmapMethod(num_threads=colmap_threads, seed=seed)
     if text == "constant-plane":
         return ConstantPlaneMethod()
-    learned = dict(size=size, niter=niter, device=device, graph=graph)
+    learned = dict(size=size, niter=niter, device=device, graph=graph, dtype=dtype, align_mode=align_mode)
     if text == "example":
         from recon3r.assets import example_model_path
 
