@@ -80,3 +80,22 @@ def test_a_pair_model_refuses_single_view_samples_before_training(tmp_path):
                          train_dataset=SPEC.format(split="train"), output_dir=str(tmp_path / "run"), device="cpu")
     with pytest.raises(ConfigError, match=r"gives samples of 1 view\(s\); this task needs 2"):
         train(config, show_progress=False)
+
+
+@pytest.mark.slow  # two processes on a 2-core machine
+def test_torchrun_trains_depth3d_with_two_processes(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "recon3r",
+               "train", "--model", "Depth3DModel(point_widths=(16, 32), head_widths=(16,), num_points=64)",
+               "--train_dataset", "8 @ " + SPEC.format(split="train"), "--batch_size", "2", "--epochs", "1",
+               "--lr", "1e-3", "--output_dir", str(out), "--device", "cpu", "--log_freq", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "checkpoint-last" / "model.safetensors").is_file()
+    rows = (out / "metrics.csv").read_text().splitlines()
+    steps = [row.split(",")[3] for row in rows if ",train," in row and ",shift_loss," in row]
+    assert steps == ["1", "2"]  # 8 samples / (2 per rank x 2 ranks): rank 0 logs each step once
