@@ -130,3 +130,11 @@ def test_training_reduces_the_stream_loss(tmp_path):
     with torch.no_grad():
         after = float(trainer.compute_loss(batch, model=trainer.model)[0])
     assert after < before - 0.3, (before, after)
+
+
+def test_mixed_precision_training_runs_through_the_float16_encoder_rope(tmp_path):
+    """--amp (bfloat16 autocast on a CPU) with the encoder's float16 RoPE tables of the official model."""
+    config = TrainConfig(model=TINY_SPEC, train_dataset="2 @ " + SEQUENCES.format(k=3), epochs=1, batch_size=2,
+                         lr=1e-3, output_dir=str(tmp_path), device="cpu", amp=True, clip_grad=1.0)
+    summary = Trainer(config, show_progress=False).fit()
+    assert summary["global_step"] == 1 and all(v == v for v in summary["train"].values())  # finite, not NaN
