@@ -138,3 +138,23 @@ def test_mixed_precision_training_runs_through_the_float16_encoder_rope(tmp_path
                          lr=1e-3, output_dir=str(tmp_path), device="cpu", amp=True, clip_grad=1.0)
     summary = Trainer(config, show_progress=False).fit()
     assert summary["global_step"] == 1 and all(v == v for v in summary["train"].values())  # finite, not NaN
+
+
+def test_dust3r_512_dpt_maps_onto_the_official_point3r_shape_for_shape():
+    """At the official sizes (built on `meta`): every DUSt3R tensor but `mask_token` lands on a Point3R tensor."""
+    from recon3r.models.checkpoint import parse_constructor
+    from recon3r.models.point3r import OFFICIAL_CONFIGS
+
+    dust3r_string = ("AsymmetricCroCo3DStereo(pos_embed='RoPE100', patch_embed_cls='ManyAR_PatchEmbed', "
+                     "img_size=(512, 512), head_type='dpt', output_mode='pts3d', depth_mode=('exp', -inf, inf), "
+                     "conf_mode=('exp', 1, inf), enc_embed_dim=1024, enc_depth=24, enc_num_heads=16, "
+                     "dec_embed_dim=768, dec_depth=12, dec_num_heads=12)")
+    with torch.device("meta"):
+        dust3r = build_model(*parse_constructor(dust3r_string)).state_dict()
+        point3r = build_model("Point3R", OFFICIAL_CONFIGS["point3r_224_dpt"])
+    own = point3r.state_dict()
+    mapped = point3r.filter_state_dict(dust3r)
+    assert set(mapped) - set(own) == {"mask_token"}
+    assert all(mapped[k].shape == own[k].shape for k in mapped if k != "mask_token")
+    new = set(own) - set(mapped)
+    assert new and all(k.startswith(NEW_MODULES) for k in new)
