@@ -212,6 +212,74 @@ def test_multimodal_readme_commands_run(readme_folder, raw_megascenes, capsys, m
             assert "info: --exif_path" in out and "from --duster_path/--exif_path" in out
 
 
+def shrink_point3r_form(form: str) -> list[str]:
+    """A refusal's Point3R stage command, in-process and tiny: tiny widths, 1 sample per set, 32/64 px, 2 steps."""
+    words = shlex.split(form)
+    assert words[:5] == ["torchrun", "--nproc_per_node=8", "-m", "recon3r", "train"]
+    out = []
+    for word in words[5:]:
+        if word.startswith("Point3R("):
+            for name, value in TINY_DIMS.items():
+                word = re.sub(rf"\b{name}=\d+", f"{name}={value}", word)
+            word = word[: word.rindex("))")] + f", {TINY_POINT3R}))"
+        word = re.sub(r"\b\d+ @ ", "1 @ ", word)
+        word = word.replace("resolution=224", "resolution=32")
+        word = re.sub(r"resolution=\[\(512, 384\)[^]]*\]", "resolution=[(64, 48), (48, 64)]", word)
+        out.append(word)
+    flags = {"--num_workers": "0", "--batch_size": "1"}  # the epochs stay: --max_steps stops the run
+    out = [flags.get(previous, word) for previous, word in zip(["", *out], out)]
+    return ["train", *out, "--max_steps", "2", "--device", "cpu"]
+
+
+TINY_POINT3R = (f"memory_dec_num_heads=1, local_mem_size=16, value_enc_depth=2, value_enc_num_heads=2, {TINY_DPT}")
+
+
+def test_point3r_training_configs_are_refused_with_the_stage_command_which_runs(readme_folder, capsys):
+    """Point3R's `--config-name X` gives the stage's recon3r command; that command, shrunk, trains in sequence."""
+    import argparse
+    import shutil
+
+    from safetensors.torch import load_file
+
+    from recon3r.data.format import read_dataset, write_dataset
+    from recon3r.data.procedural import write_procedural
+    from recon3r.models import build_model
+    from recon3r.models.checkpoint import parse_constructor
+    from recon3r.seeds import POINT3R_DATASETS, point3r_stage_command
+
+    source = write_procedural(readme_folder / "walkthrough", 1, 8, size=48, kind="sequence")
+    write_dataset(source, read_dataset(source).scenes, splits={"train": read_dataset(source).scenes})
+    for _, root, _ in POINT3R_DATASETS:  # every training set of the configs, in the recon3r format
+        shutil.copytree(source, readme_folder / "data" / root)
+    (readme_folder / "checkpoints").mkdir()
+    dust3r = dict(TINY_DIMS, pos_embed="RoPE100", head_type="dpt", output_mode="pts3d", img_size=(224, 224),
+                  dpt_feature_dim=16, dpt_layer_dims=(4, 8, 8, 16))
+    torch.manual_seed(3)
+    torch.save({"model": build_model("AsymmetricCroCo3DStereo", dust3r).state_dict()},
+               "checkpoints/DUSt3R_ViTLarge_BaseDecoder_512_dpt.pth")
+    blocks = [b for b in blocks_of("point3r") if "train" in b.id or "finetune" in b.id]
+    assert [b.id for b in blocks] == ["point3r-train-stage1", "point3r-train-stage2", "point3r-train-stage3",
+                                      "point3r-finetune"]
+    for block in blocks:
+        assert block.expect == "refused"
+        argv = recon3r_argv(block)
+        name = argv[argv.index("--config-name") + 1]
+        line = assert_refused_with_recon3r_form(argv, capsys)
+        assert "examples/point3r_training.md" in line and line.endswith(point3r_stage_command(name))
+        tiny = shrink_point3r_form(line.split("recon3r form: ", 1)[1])
+        if name == "finetune":  # the released checkpoint's layout, tiny
+            model_string = tiny[tiny.index("--model") + 1]
+            model = build_model(*parse_constructor(model_string))
+            torch.save({"model": model.state_dict(), "args": argparse.Namespace(model=model_string)}, "point3r_512.pth")
+        out, _ = assert_runs(tiny, capsys)
+        assert "done: epoch 0, step 2" in out
+    stage2 = load_file("checkpoints/stage2/checkpoint-last/model.safetensors")
+    stage3 = load_file("checkpoints/stage3/checkpoint-last/model.safetensors")
+    encoder = [k for k in stage2 if k.startswith(("patch_embed.", "enc_blocks.", "enc_norm."))]
+    assert encoder and all(torch.equal(stage2[k], stage3[k]) for k in encoder)
+    assert any(not torch.equal(stage2[k], stage3[k]) for k in stage2 if k.startswith("dec_blocks."))
+
+
 @pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=pytest.mark.xfail(reason=XFAIL_REASONS[b.expect]))
                                    for b in seed_blocks() if b.expect in XFAIL_REASONS])
 def test_commands_of_systems_being_rebuilt(block, readme_folder, capsys):

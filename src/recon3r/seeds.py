@@ -11,7 +11,10 @@ shows the recon3r form:
   torchrun command instead;
 - dataset specs naming DUSt3R's other training sets (Habitat512, BlendedMVS, ...), for which
   recon3r has no loader, are refused with the same spec written with `MultiView(ROOT=...)`, the
-  loader of any folder in the recon3r multi-view format.
+  loader of any folder in the recon3r multi-view format;
+- Point3R's `train.py --config-name X` (a Hydra config: 224_stage1, 512_stage2, long_stage3,
+  finetune) is refused with the one recon3r command of that stage (`point3r_stage_command`), the
+  command `examples/point3r_training.md` prints.
 
 `docs/from-the-seeds.md` lists every original command beside its recon3r form.
 """
@@ -36,6 +39,7 @@ def add_seed_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--local_rank", dest="seed_local_rank", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--world_size", dest="seed_world_size", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--dist_url", dest="seed_dist_url", default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--config_name", dest="seed_config_name", default=None, help=argparse.SUPPRESS)
     # DUSt3R's `--amp` takes 0 or 1; recon3r's is a switch. Both forms are accepted.
     amp = parser._option_string_actions["--amp"]
     amp.option_strings.remove("--amp")  # `--amp` moves to the action below; `--no-amp` stays with the switch
@@ -53,6 +57,9 @@ def check_seed_train_args(args: argparse.Namespace) -> None:
                 f"--{flag}: recon3r takes the process group from torchrun's environment; drop --{flag} and run "
                 "`torchrun --nproc_per_node=N [--nnodes=M --rdzv_endpoint=HOST:PORT] -m recon3r train ...`"
             )
+    config_name = getattr(args, "seed_config_name", None)
+    if config_name is not None:
+        raise ConfigError(point3r_config_refusal(config_name))
     message = unavailable_dataset_refusal({flag: getattr(args, flag, "") or "" for flag in ("train_dataset", "test_dataset")})
     if message:
         raise ConfigError(message)
@@ -79,6 +86,102 @@ def unavailable_dataset_refusal(specs: dict[str, str]) -> str | None:
         f"{', '.join(sorted(names))}: DUSt3R training sets that recon3r has no loader for. Write each in the recon3r "
         f"multi-view format (recon3r.data.format) and read it with MultiView; recon3r form: {' '.join(forms)}"
     )
+
+
+# ------------------------------------------------------------------------ Point3R's training stages
+_POINT3R_MODEL = (
+    "Point3R(Point3RConfig({freeze}pos_embed='RoPE100', pos_embed_3d='RoPE3D100', pose_head=True, {embed}"
+    "img_size=({size}, {size}), head_type='dpt', output_mode='pts3d+pose', depth_mode=('exp', -inf, inf), "
+    "conf_mode=('exp', 1, inf), pose_mode=('exp', -inf, inf), enc_embed_dim=1024, enc_depth=24, enc_num_heads=16, "
+    "dec_embed_dim=768, dec_depth=12, dec_num_heads=12{landscape}))"
+)
+#: Processes of the reference runs (`accelerate launch --num_processes=8`).
+POINT3R_PROCESSES = 8
+#: The aspect-ratio-aware resolutions of stages 2 and 3 (width, height).
+POINT3R_512_RESOLUTIONS = "[(512, 384), (512, 336), (512, 288), (512, 256), (512, 208), (512, 144), (384, 512), " \
+    "(336, 512), (288, 512), (256, 512)]"
+#: Point3R's training sets (its loader, the recon3r folder it becomes, its split) in the configs' order.
+POINT3R_DATASETS = (
+    ("Co3d_Multi", "co3d", "train"), ("WildRGBD_Multi", "wildrgbd", "train"),
+    ("ARKitScenes_Multi", "arkitscenes", "train"), ("ARKitScenesHighRes_Multi", "arkitscenes_highres", "train"),
+    ("ScanNetpp_Multi", "scannetpp", "train"), ("ScanNet_Multi", "scannet", "train"),
+    ("HyperSim_Multi", "hypersim", "train"), ("BlendedMVS_Multi", "blendedmvs", "train"),
+    ("MegaDepth_Multi", "megadepth", "train"), ("Waymo_Multi", "waymo", None),
+    ("VirtualKITTI2_Multi", "vkitti2", None), ("OmniObject3D_Multi", "omniobject3d", None),
+    ("Spring", "spring", None), ("MVS_Synth_Multi", "mvs_synth", "train"),
+    ("PointOdyssey_Multi", "pointodyssey", "train"),
+)
+#: Each Hydra config of YkiWu/Point3R (config/*.yaml): samples per training set (in POINT3R_DATASETS order),
+#: image size, frames per sample, criterion, encoder freezing, initialisation and optimisation settings.
+POINT3R_STAGES: dict[str, dict] = {
+    "224_stage1": dict(
+        counts=(10000, 10000, 10000, 10000, 10000, 10000, 5000, 10000, 10000, 10000, 5000), size=224, views=5,
+        resolution="224", criterion="Regr3DPose", freeze=False, manyar=False,
+        pretrained="checkpoints/DUSt3R_ViTLarge_BaseDecoder_512_dpt.pth",
+        lr="5e-05", min_lr="1e-06", warmup_epochs="5", epochs=100, batch_size=16, save_freq=1,
+        output="checkpoints/stage1"),
+    "512_stage2": dict(
+        counts=(10000, 10000, 10000, 10000, 10000, 10000, 5000, 10000, 10000, 10000, 3000, 5000, 6000, 1000, 8000),
+        size=512, views=5, resolution=POINT3R_512_RESOLUTIONS, criterion="Regr3DPoseBatchList", freeze=False,
+        manyar=True, pretrained="checkpoints/stage1/checkpoint-last",
+        lr="5e-05", min_lr="1e-06", warmup_epochs="0.5", epochs=10, batch_size=3, save_freq=0.1,
+        output="checkpoints/stage2"),
+    "long_stage3": dict(
+        counts=(2000, 2000, 2000, 1000, 1000, 2000, 500, 1000, 1000, 1000, 800, 800, 800, 100, 900),
+        size=512, views=8, resolution=POINT3R_512_RESOLUTIONS, criterion="Regr3DPoseBatchList", freeze=True,
+        manyar=True, pretrained="checkpoints/stage2/checkpoint-last",
+        lr="1e-05", min_lr="1e-06", warmup_epochs="0.5", epochs=10, batch_size=1, save_freq=0.1,
+        output="checkpoints/stage3"),
+    "finetune": dict(
+        counts=(3000, 3000, 3000, 1500, 1500, 3000, 800, 1500, 1500, 1500, 1500, 1200, 1200, 300, 1500),
+        size=512, views=8, resolution=POINT3R_512_RESOLUTIONS, criterion="Regr3DPoseBatchList", freeze=True,
+        manyar=True, pretrained="point3r_512.pth",
+        lr="1e-06", min_lr="1e-07", warmup_epochs="0.5", epochs=10, batch_size=1, save_freq=0.1,
+        output="checkpoints/finetune"),
+}
+
+
+def point3r_stage_command(config_name: str) -> str:
+    """The recon3r command of one of Point3R's Hydra training configs (one line, 8 processes as the README).
+
+    Same model string, initialisation, criterion, sample counts, resolutions, frames per sample and
+    optimisation settings; each training set is read with `MultiView(ROOT='data/<name>')` from a
+    folder in the recon3r multi-view format; `--clip_grad 1.0` is the reference trainer's fixed clipping.
+    """
+    stage = POINT3R_STAGES[config_name]
+    model = _POINT3R_MODEL.format(
+        freeze="freeze='encoder', " if stage["freeze"] else "",
+        embed="patch_embed_cls='ManyAR_PatchEmbed', " if stage["manyar"] else "", size=stage["size"],
+        landscape=", landscape_only=False" if stage["manyar"] else "")
+    terms = []
+    for count, (_, root, split) in zip(stage["counts"], POINT3R_DATASETS):
+        split_arg = f"split='{split}', " if split else ""
+        terms.append(f"{count} @ MultiView(ROOT='data/{root}', {split_arg}aug_crop=16, resolution={stage['resolution']}, "
+                     f"transform=ColorJitter, num_views={stage['views']})")
+    criterion = f"ConfLoss({stage['criterion']}(L21, norm_mode='?avg_dis'), alpha=0.2)"
+    freeze = " --freeze_encoder" if stage["freeze"] else ""
+    # The reference's save_freq 0.1 saves checkpoint-last every tenth of an epoch: that many steps on 8 processes.
+    steps_per_epoch = sum(stage["counts"]) // (stage["batch_size"] * POINT3R_PROCESSES)
+    save = ("--save_freq 1" if stage["save_freq"] >= 1
+            else f"--save_freq 1 --save_steps {round(stage['save_freq'] * steps_per_epoch)}")
+    return (f"torchrun --nproc_per_node={POINT3R_PROCESSES} -m recon3r train --model \"{model}\" "
+            f"--pretrained {stage['pretrained']}{freeze} --train_dataset \"{' + '.join(terms)}\" "
+            f"--train_criterion \"{criterion}\" --lr {stage['lr']} --min_lr {stage['min_lr']} "
+            f"--warmup_epochs {stage['warmup_epochs']} --epochs {stage['epochs']} --batch_size {stage['batch_size']} "
+            f"--accum_iter 1 --weight_decay 0.05 --amp --clip_grad 1.0 --num_workers 24 {save} --keep_freq 1 "
+            f"--print_freq 20 --seed 0 --output_dir {stage['output']}")
+
+
+def point3r_config_refusal(config_name: str) -> str:
+    """The one-line refusal of Point3R's `train.py --config-name X`, with the recon3r command of that stage."""
+    if config_name not in POINT3R_STAGES:
+        known = ", ".join(POINT3R_STAGES)
+        return (f"--config-name {config_name}: recon3r reads no Hydra configs, and this is none of Point3R's "
+                f"({known}); pass the settings as flags (examples/point3r_training.md); recon3r form: "
+                f"{point3r_stage_command('224_stage1')}")
+    return (f"--config-name {config_name}: recon3r reads no Hydra configs; this stage of Point3R's training is one "
+            f"command (examples/point3r_training.md), its training sets written in the recon3r multi-view format; "
+            f"recon3r form: {point3r_stage_command(config_name)}")
 
 
 class _ToMultiView(ast.NodeTransformer):

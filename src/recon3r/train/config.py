@@ -42,6 +42,8 @@ class TrainConfig:
     weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay (not applied to biases and norms)"})
     amp: bool = field(default=False, metadata={"help": "mixed precision (bfloat16 on CPU, float16 on GPU)"})
     max_steps: int = field(default=0, metadata={"help": "stop after this many optimizer steps in total (0: no limit)"})
+    clip_grad: float = field(default=0.0, metadata={"help": "clip the gradient norm to this value before each step "
+                                                    "(0: off, as DUSt3R; Point3R/CUT3R train with 1.0)"})
 
     # Bookkeeping.
     output_dir: str = field(default="runs/train", metadata={"help": "where checkpoints and logs go"})
@@ -71,5 +73,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "accum_iter", "save_freq", "eval_freq", "log_freq"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.clip_grad < 0:
+            raise ConfigError(f"--clip_grad must be >= 0 (0: off), got {self.clip_grad}")
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise ConfigError(f"--warmup_epochs must be in [0, epochs={self.epochs}], got {self.warmup_epochs}")

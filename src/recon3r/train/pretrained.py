@@ -12,6 +12,9 @@ Accepted files:
 - a recon3r `model.safetensors` or a folder holding one, e.g. a training run's `checkpoint-best/`.
   DUSt3R names those files `checkpoint-best.pth`: a missing `X.pth` next to a folder `X/` means it.
 
+The target model's `filter_state_dict` maps other models' names onto its own: a DUSt3R checkpoint
+initialises a Point3R model (its stage 1) through `recon3r.models.point3r.checkpoint_filter_fn`.
+
 `.pth` files are read with the restricted unpickler (tensors, containers, `argparse.Namespace`),
 and architecture strings are parsed with `ast`, never `eval`.
 """
@@ -107,7 +110,8 @@ def load_pretrained(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
     """Copy every weight whose name and shape match; report what was loaded, new, ignored.
 
     The model's own `filter_state_dict` maps upstream spellings first (for DUSt3R: DPT aliases,
-    and a CroCo decoder copied into both decoders). A checkpoint that shares no weight at all
+    and a CroCo decoder copied into both decoders; for Point3R: DUSt3R's names, see its
+    `checkpoint_filter_fn`). A checkpoint that shares no weight at all
     with the model is an error, not a silent no-op, and so is a CroCo checkpoint whose widths,
     head counts or patch size differ from the model's.
 
@@ -152,11 +156,25 @@ def format_pretrained_report(path: str | Path, report: Mapping[str, Any], limit:
     lines = [
         f"pretrained {path} ({what})",
         f"  loaded {len(report['loaded'])} tensors"
-        + (f", of which {len(copied)} filled from another name (dec_blocks.* into dec_blocks2.*, DPT aliases)"
-           if copied else ""),
-        f"  new, left at their initial values (missing_keys, {len(report['missing'])}): {names(report['missing'])}",
+        + (f", of which {len(copied)} filled from another name ({module_groups(copied)})" if copied else ""),
+        f"  new, left at their initial values (missing_keys, {len(report['missing'])}): "
+        + (module_groups(report["missing"]) or "none"),
         f"  ignored (unexpected_keys, {len(report['unexpected'])}): {names(report['unexpected'])}",
     ]
     if report.get("shape_mismatch"):
         lines.append(f"  ignored, other shape ({len(report['shape_mismatch'])}): {names(report['shape_mismatch'])}")
     return "\n".join(lines)
+
+
+def module_groups(keys: list[str]) -> str:
+    """Parameter names summarised by module: "dec_blocks2 (96), downstream_head.dpt_self (68), pose_token (1)".
+
+    A group is the name's first part, or its first two when the second names a sub-module with its
+    own sub-modules (`pose_retriever.read_blocks.0.attn.qkv.weight` → `pose_retriever.read_blocks`).
+    """
+    counts: dict[str, int] = {}
+    for key in keys:
+        parts = key.split(".")
+        group = ".".join(parts[:2]) if len(parts) > 3 and not parts[1].isdigit() else parts[0]
+        counts[group] = counts.get(group, 0) + 1
+    return ", ".join(f"{group} ({count})" for group, count in counts.items())

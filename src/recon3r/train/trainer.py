@@ -283,6 +283,9 @@ class Trainer:
         return value, details
 
     def optimizer_step(self) -> None:
+        if self.config.clip_grad > 0:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)
