@@ -16,7 +16,7 @@ from recon3r.errors import ConfigError
 from recon3r.models.lrm import ModelLRM
 from recon3r.tasks import task_for
 from recon3r.tasks.base import to_float
-from recon3r.tasks.single_image import NovelViewLoss, SingleImageTask, mask_iou, normalized_intrinsics, psnr
+from recon3r.tasks.single_image import NovelViewLoss, SingleImageTask, mask_iou, psnr
 from recon3r.train.config import TrainConfig
 from recon3r.train.trainer import Trainer, build_criterion, train
 
@@ -129,12 +129,6 @@ def test_without_source_supervision_only_novel_views_are_rendered(objects_root):
     dataset = parse_dataset(dataset_spec(objects_root))
     batch = tiny_task(supervise_source=False).collate([dataset[0]])
     assert batch["render_cameras"].shape == (1, 2, 25) and batch["novel"].all()
-
-
-def test_normalized_intrinsics_put_pixel_centres_at_half_integers():
-    K = torch.tensor([[50.0, 0.0, 31.5], [0.0, 40.0, 23.5], [0.0, 0.0, 1.0]])
-    normalized = normalized_intrinsics(K, height=48, width=64)
-    torch.testing.assert_close(normalized, torch.tensor([[50 / 64, 0, 0.5], [0, 40 / 48, 0.5], [0, 0, 1.0]]))
 
 
 def test_samples_without_object_masks_or_with_one_view_are_refused(objects_root):

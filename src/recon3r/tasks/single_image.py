@@ -104,15 +104,6 @@ class NovelViewLoss(nn.Module):
 
 
 # ------------------------------------------------------------------------------------------ batches
-def normalized_intrinsics(intrinsics: Tensor, height: int, width: int) -> Tensor:
-    """Pixel K (..., 3, 3) (pixel centres at integer coordinates) of an H × W image → K normalised by the
-    image size with OpenLRM's pixel centres ((j + 0.5) / width): fx / W, fy / H, (cx + 0.5) / W, (cy + 0.5) / H."""
-    scale = torch.tensor([[1.0 / width], [1.0 / height], [1.0]], dtype=intrinsics.dtype, device=intrinsics.device)
-    shift = torch.zeros_like(intrinsics)
-    shift[..., 0, 2], shift[..., 1, 2] = 0.5, 0.5
-    return (intrinsics + shift) * scale
-
-
 def composite(image: Tensor, mask: Tensor, background: float) -> Tensor:
     """RGB (3, H, W) in [0, 1] with the object mask (H, W) kept and the rest set to grey `background`."""
     keep = mask.to(image.dtype)[None]
@@ -194,7 +185,7 @@ class SingleImageTask(Task):
 
     def collate_one(self, sample: Sample) -> dict[str, Tensor]:
         """One sample → the per-item tensors of `collate` (without the batch dimension)."""
-        from recon3r.geometry.cameras import opencv_opengl_pose
+        from recon3r.geometry.cameras import intrinsics_to_unit_image, opencv_opengl_pose
         from recon3r.lrm.cameras import normalize_to_source
         from recon3r.models.lrm import render_camera_vector, source_camera_vector
 
@@ -203,8 +194,8 @@ class SingleImageTask(Task):
         masks = [torch.as_tensor(np.asarray(view["object_mask"], dtype=bool)) for view in sample]
         poses = normalize_to_source(torch.as_tensor(np.stack([view["camera_pose"] for view in sample]),
                                                     dtype=torch.float64))
-        intrinsics = torch.stack([normalized_intrinsics(torch.as_tensor(view["camera_intrinsics"], dtype=torch.float64),
-                                                        *image.shape[-2:]) for view, image in zip(sample, images)])
+        intrinsics = torch.stack([intrinsics_to_unit_image(torch.as_tensor(view["camera_intrinsics"], dtype=torch.float64),
+                                                           *image.shape[-2:]) for view, image in zip(sample, images)])
         poses_gl = opencv_opengl_pose(poses)
 
         source = composite(images[0], masks[0], self.source_background)[None]
