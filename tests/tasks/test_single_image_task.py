@@ -230,6 +230,21 @@ def test_trainer_trains_with_amp_and_reports_held_out_metrics(objects_root, tmp_
     assert (tmp_path / "run" / "checkpoint-best" / "model.safetensors").is_file()
 
 
+def test_stopped_and_resumed_run_matches_an_uninterrupted_one(objects_root, tmp_path):
+    """The task's draws (crops, greys) come from item seeds and the render noise from the saved torch RNG."""
+    from safetensors.torch import load_file
+
+    common = dict(batch_size=1, accum_iter=2, epochs=1, amp=True)
+    train(config(objects_root, tmp_path / "full", **common), show_progress=False)
+    interrupted = tmp_path / "interrupted"
+    assert train(config(objects_root, interrupted, max_steps=1, **common), show_progress=False)["global_step"] == 1
+    assert train(config(objects_root, interrupted, **common), show_progress=False)["global_step"] == 4
+    full = load_file(str(tmp_path / "full" / "checkpoint-last" / "model.safetensors"))
+    resumed = load_file(str(interrupted / "checkpoint-last" / "model.safetensors"))
+    for name in full:
+        torch.testing.assert_close(resumed[name], full[name], atol=1e-6, rtol=0, msg=name)
+
+
 def test_training_on_one_object_reduces_the_loss(objects_root, tmp_path):
     trainer = Trainer(config(objects_root, tmp_path / "run", lr=1e-2), show_progress=False)
     batch = trainer.task.collate([trainer.train_set[0], trainer.train_set[1]])
