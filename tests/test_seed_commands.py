@@ -21,7 +21,7 @@ import torch
 from recon3r.cli import build_parser, main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "from-the-seeds.md"
-XFAIL_REASONS = {"xfail-12": "lands with issue 12", "xfail-13": "lands with issue 13", "xfail-17": "lands with issue 17"}
+XFAIL_REASONS = {"xfail-12": "lands with issue 12", "xfail-17": "lands with issue 17"}
 # ViT-Large encoder / ViT-Base decoder → a tiny model with the same string otherwise.
 TINY_DIMS = {"enc_embed_dim": 32, "enc_depth": 2, "enc_num_heads": 2, "dec_embed_dim": 32, "dec_depth": 4,
              "dec_num_heads": 2}
