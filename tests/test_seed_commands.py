@@ -21,7 +21,7 @@ import torch
 from recon3r.cli import build_parser, main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "from-the-seeds.md"
-XFAIL_REASONS = {"xfail-12": "lands with issue 12", "xfail-13": "lands with issue 13", "xfail-17": "lands with issue 17"}
+XFAIL_REASONS = {"xfail-12": "lands with issue 12", "xfail-17": "lands with issue 17"}
 # ViT-Large encoder / ViT-Base decoder → a tiny model with the same string otherwise.
 TINY_DIMS = {"enc_embed_dim": 32, "enc_depth": 2, "enc_num_heads": 2, "dec_embed_dim": 32, "dec_depth": 4,
              "dec_num_heads": 2}
@@ -278,6 +278,71 @@ def test_point3r_training_configs_are_refused_with_the_stage_command_which_runs(
     encoder = [k for k in stage2 if k.startswith(("patch_embed.", "enc_blocks.", "enc_norm."))]
     assert encoder and all(torch.equal(stage2[k], stage3[k]) for k in encoder)
     assert any(not torch.equal(stage2[k], stage3[k]) for k in stage2 if k.startswith("dec_blocks."))
+
+
+def _tiny_lrm():
+    from recon3r.models.lrm import ModelLRM
+
+    torch.manual_seed(0)
+    model = ModelLRM(**ModelLRM.tiny_config)
+    with torch.no_grad():  # a field dense enough (density softplus(4) ≈ 4 > OpenLRM's threshold 3) to give a mesh
+        model.synthesizer.decoder.net[-1].bias[0] = 5.0
+    return model
+
+
+def test_mira_and_openlrm_readme_commands_run(readme_folder, capsys):
+    """MIRA's test.py flags and OpenLRM's launcher run through `recon3r single-image` (a tiny model, small
+    renders and mesh grid); MIRA's flag-less train_ddp.py launch is refused with the recon3r form."""
+    pytest.importorskip("mcubes", reason="the `lrm` extra (PyMCubes) is not installed")
+    pytest.importorskip("imageio_ffmpeg", reason="the `lrm` extra (imageio-ffmpeg) is not installed")
+    import json
+
+    import imageio.v3 as iio
+    import numpy as np
+    from PIL import Image
+    from safetensors.torch import save_file
+
+    from recon3r.models.checkpoint import save_model
+
+    model = _tiny_lrm()
+    folder = save_model(model, readme_folder / "mira_checkpoint")
+    image = np.full((60, 80, 3), 245, np.uint8)
+    image[15:45, 25:50] = (200, 30, 30)
+    (readme_folder / "assets" / "sample_input").mkdir(parents=True)
+    Image.fromarray(image).save(readme_folder / "assets" / "sample_input" / "owl.png")
+    small = ["--mesh-size", "12", "--views", "4", "--render-size", "12"]
+    placeholders = {"<path to model checkpoint>": str(folder / "model.safetensors"),
+                    "<path to config.json file>": str(folder / "config.json"),
+                    "<image_path>": "assets/sample_input/owl.png", "<path to output directory>": "mira_out"}
+    blocks = {b.id: b for b in blocks_of("mira") + blocks_of("openlrm")}
+    assert set(blocks) == {"mira-test-image", "mira-train-ddp", "openlrm-infer"}
+
+    assert_runs([*recon3r_argv(blocks["mira-test-image"], placeholders), *small], capsys)
+    for name in ("mesh.ply", "mesh.glb", "turntable.mp4", "turntable.gif"):
+        assert (readme_folder / "mira_out" / name).stat().st_size > 0, name
+
+    line = assert_refused_with_recon3r_form(recon3r_argv(blocks["mira-train-ddp"]), capsys)
+    assert "-m recon3r train --model \"ModelLRM(" in line and "RenderedObjects(ROOT=" in line and "torchrun" in line
+
+    # OpenLRM's launcher: the hub name is not a local folder yet → refused (nothing is downloaded).
+    openlrm = recon3r_argv(blocks["openlrm-infer"])
+    (readme_folder / "configs").mkdir()
+    (readme_folder / "configs" / "infer-b.yaml").write_text(  # infer-b.yaml's keys, sizes shrunk for the tiny model
+        "source_size: 28\nsource_cam_dist: 2.0\nrender_size: 12\nrender_views: 4\nrender_fps: 40\nframe_size: 2\n"
+        "mesh_size: 12\nmesh_thres: 3.0\n")
+    line = assert_refused_with_recon3r_form(openlrm, capsys)
+    assert "model_name=zxhezexin/openlrm-mix-base-1.1: no such folder" in line
+    assert "recon3r form: recon3r single-image ./assets/sample_input/owl.png --weights openlrm-mix-base-1.1/" in line
+    # With the released folder (OpenLRM's layout: flat config.json + model.safetensors) in place, it runs.
+    released = readme_folder / "zxhezexin" / "openlrm-mix-base-1.1"
+    released.mkdir(parents=True)
+    (released / "config.json").write_text(json.dumps(model.config))
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(released / "model.safetensors"))
+    assert_runs(openlrm, capsys)
+    dump = readme_folder / "dumps" / "zxhezexin" / "openlrm-mix-base-1.1"  # OpenLRM's dump root
+    for name in ("mesh.ply", "mesh.glb", "turntable.mp4", "turntable.gif"):
+        assert (dump / name).stat().st_size > 0, name
+    assert iio.imread(dump / "turntable.mp4").shape == (4, 12, 12, 3)
 
 
 @pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=pytest.mark.xfail(reason=XFAIL_REASONS[b.expect]))
