@@ -14,8 +14,9 @@ from recon3r.models.checkpoint import parse_constructor
 from recon3r.models.registry import build_model
 from recon3r.seeds import POINT3R_STAGES, point3r_stage_command
 from recon3r.tasks.stream import StreamTask
-from recon3r.train.config import config_from_args
+from recon3r.train.config import TrainConfig
 from recon3r.train.trainer import build_criterion
+from recon3r.utils.config_cli import config_from_args
 
 DOC = Path(__file__).resolve().parents[1] / "examples" / "point3r_training.md"
 OFFICIAL_PARAMETERS = 828_014_991
@@ -37,7 +38,7 @@ def test_official_stage_commands_match_the_seed_refusals_and_parse():
         words = blocks[f"official={name}"]
         assert words == [re.sub(r"\s+", " ", w) for w in shlex.split(point3r_stage_command(name))], name
         assert words[:5] == ["torchrun", "--nproc_per_node=8", "-m", "recon3r", "train"]
-        config = config_from_args(build_parser().parse_args(words[4:]))
+        config = config_from_args(TrainConfig, build_parser().parse_args(words[4:]))
         config.validate()
         build_criterion(config.train_criterion, StreamTask().criteria())
         model_name, kwargs = parse_constructor(config.model)
