@@ -98,3 +98,12 @@ def test_no_baselines_leaves_only_the_methods_given(checkpoints, tmp_path):
     assert main(["eval", "trajectory", "--benchmark", "procedural:1:views=3,size=32", "--method", "constant-velocity",
                  "--out", str(out), "--overwrite", "--quiet"]) == 0
     assert [m["method"] for m in json.loads(out.read_text())["methods"]] == ["constant-velocity"]
+
+
+def test_sizes_are_checked_per_system(checkpoints, capsys):
+    code = main(["eval", "depth", "--benchmark", "procedural:1", "--method", str(checkpoints["AsymmetricCroCo3DStereo"]),
+                 "--size", "300", "--quiet"])
+    assert code == 2 and "--size must be 224 or 512 for a pair model, got 300" in capsys.readouterr().err
+    assert resolve_method(str(checkpoints["Point3R"]), size=96).size == 96  # any long side for a stream
+    with pytest.raises(ValueError, match="image size must be"):
+        resolve_method(str(checkpoints["Point3R"]), size=8)

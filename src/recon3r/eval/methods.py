@@ -76,7 +76,8 @@ class MethodSettings:
     size: pair models 224 / 512 (None: the model's training size); streaming models any long
         side ≥ 16 (None: the training size). niter, graph: pair global alignment. max_pointers:
         streaming memory cap (None: `recon3r.stream.DEFAULT_MAX_POINTERS`; 0: unbounded).
-        mesh_size: single-image marching-cubes grid for Chamfer. colmap_threads, seed: COLMAP.
+        mesh_size: single-image marching-cubes grid for Chamfer. colmap_threads: COLMAP; seed: COLMAP's
+        and the single-image renderer's sampling seed.
     """
 
     size: int | None = None
