@@ -21,7 +21,7 @@ import torch
 from recon3r.cli import build_parser, main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "from-the-seeds.md"
-XFAIL_REASONS = {"xfail-12": "lands with issue 12", "xfail-17": "lands with issue 17"}
+XFAIL_REASONS = {"xfail-17": "lands with issue 17"}
 # ViT-Large encoder / ViT-Base decoder → a tiny model with the same string otherwise.
 TINY_DIMS = {"enc_embed_dim": 32, "enc_depth": 2, "enc_num_heads": 2, "dec_embed_dim": 32, "dec_depth": 4,
              "dec_num_heads": 2}
@@ -343,6 +343,42 @@ def test_mira_and_openlrm_readme_commands_run(readme_folder, capsys):
     for name in ("mesh.ply", "mesh.glb", "turntable.mp4", "turntable.gif"):
         assert (dump / name).stat().st_size > 0, name
     assert iio.imread(dump / "turntable.mp4").shape == (4, 12, 12, 3)
+
+
+def test_point3r_eval_launchers_are_refused_with_the_eval_command_which_runs(readme_folder, capsys):
+    """Point3R's eval/<task>/launch.py calls: refused with the recon3r form (its sets have no reader here); that
+    form, on a recon3r-format sequence folder and a tiny checkpoint in the release layout, prints its table."""
+    import argparse
+    import json
+
+    from recon3r.data.format import read_dataset, write_dataset
+    from recon3r.data.procedural import write_procedural
+    from recon3r.models import build_model
+    from recon3r.models.point3r import Point3R
+    from recon3r.utils.spec import format_spec
+
+    blocks = [b for b in blocks_of("point3r") if b.id.startswith("point3r-eval")]
+    assert [b.id for b in blocks] == ["point3r-eval-mv-recon", "point3r-eval-monodepth", "point3r-eval-video-depth",
+                                      "point3r-eval-relpose"]
+    spec = format_spec("Point3R", Point3R.tiny_config)
+    torch.manual_seed(0)
+    state = build_model("Point3R", Point3R.tiny_config).state_dict()
+    for path in ("src/checkpoints/point3r_512.pth", "src/checkpoints/stage3/checkpoint-final.pth"):
+        (readme_folder / path).parent.mkdir(parents=True, exist_ok=True)
+        torch.save({"model": state, "args": argparse.Namespace(model=spec)}, readme_folder / path)
+    for block in blocks:
+        assert block.expect == "refused"
+        line = assert_refused_with_recon3r_form(recon3r_argv(block), capsys)
+        form = shlex.split(line.split("recon3r form: ", 1)[1])
+        assert form[:3] == ["recon3r", "eval", recon3r_argv(block)[1]] and "--method" in form
+        name = form[form.index("--benchmark") + 1]
+        source = write_procedural(readme_folder / name, 1, 4, size=64, kind="sequence")
+        write_dataset(source, read_dataset(source).scenes)
+        argv = [{"512": "64"}.get(word, word) for word in form[1:]]
+        out, _ = assert_runs([*argv, "--niter", "5", "--quiet"], capsys)
+        assert "| " in out
+        results = readme_folder / form[form.index("--out") + 1]
+        assert json.loads(results.read_text())["task"] == form[2]
 
 
 @pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=pytest.mark.xfail(reason=XFAIL_REASONS[b.expect]))

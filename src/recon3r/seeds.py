@@ -20,6 +20,12 @@ shows the recon3r form:
 - OpenLRM's `python -m openlrm.launch infer.lrm --infer CONFIG key=value ...` works as `recon3r
   single-image`: the YAML config and the `key=value` words map onto its flags (`apply_openlrm_launch`).
 
+- Point3R's `eval/<task>/launch.py --weights W --output_dir D [--eval_dataset NAME] [--size S]
+  [--model_name M]` works as `recon3r eval <task> --method W --out D/results.json` when
+  `--eval_dataset` names a benchmark recon3r reads (a folder, or `procedural:...`); Point3R's own
+  sets (sintel, bonn, kitti, nyu, tum, scannet, 7-Scenes/NRGBD for mv_recon) are refused with that
+  command written for a recon3r-format copy of the set (`apply_point3r_eval`).
+
 `docs/from-the-seeds.md` lists every original command beside its recon3r form.
 """
 
@@ -317,3 +323,44 @@ def _check_local_model(name: str, args: argparse.Namespace) -> None:
             f"(config.json + model.safetensors) first; recon3r form: recon3r single-image {image} "
             f"--weights {Path(name).name}/ --out DIR"
         )
+
+
+# ---------------------------------------------------------------- Point3R's evaluation launchers
+def add_seed_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """Point3R's `eval/<task>/launch.py` flags, hidden from `--help` (see `apply_point3r_eval`)."""
+    for flag in ("--weights", "--output_dir", "--eval_dataset", "--model_name"):
+        parser.add_argument(flag, dest=f"seed_{flag[2:]}", default=None, help=argparse.SUPPRESS)
+
+
+def apply_point3r_eval(args: argparse.Namespace, task: str | None) -> None:
+    """Map Point3R's evaluation flags onto `recon3r eval`'s (in place), or refuse with the recon3r form.
+
+    `--weights W` adds the method W; `--output_dir D` writes D/results.json; `--eval_dataset NAME`
+    is the benchmark when it names one recon3r reads, otherwise the command is refused with the
+    same evaluation on `data/NAME`, a copy of that set in the recon3r multi-view format.
+    """
+    from pathlib import Path
+
+    weights, output_dir = getattr(args, "seed_weights", None), getattr(args, "seed_output_dir", None)
+    dataset = getattr(args, "seed_eval_dataset", None)
+    if weights is None and output_dir is None and dataset is None:
+        return
+    if weights is not None:
+        args.method = [*(args.method or []), weights]
+    if output_dir is not None and args.out is None:
+        args.out = str(Path(output_dir) / "results.json")
+    if args.benchmark is None and dataset is not None and (dataset.startswith("procedural") or Path(dataset).is_dir()):
+        args.benchmark = dataset
+    if args.benchmark is not None:
+        return
+    name = dataset or ("7scenes" if task == "mv_recon" else "DATASET")
+    form = [f"recon3r eval {task or 'TASK'} --benchmark data/{name}", f"--method {weights or 'point3r_512.pth'}"]
+    if getattr(args, "size", None):
+        form.append(f"--size {args.size}")
+    if args.out:
+        form.append(f"--out {args.out}")
+    raise ConfigError(
+        f"Point3R's evaluation set {name!r}: recon3r has no reader for that layout; convert it to the recon3r "
+        f"multi-view format (recon3r.data.format, sequences in frame order) and evaluate it there — recon3r form: "
+        + " ".join(form)
+    )

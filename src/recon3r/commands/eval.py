@@ -30,14 +30,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("task_arg", nargs="?", choices=TASKS, metavar="TASK", help="the task (or --task)")
     parser.add_argument("--task", choices=TASKS, default=None, help=f"the task: {', '.join(TASKS)}")
-    parser.add_argument("--benchmark", required=True, metavar="SET",
+    parser.add_argument("--benchmark", default=None, metavar="SET",
                         help="procedural:N[:views=V,kind=K,size=S,seed=S] (held-out procedural data with exact GT: "
                         "scenes; objects for novel_view; single depth maps for depth_to_3d, kind=object for "
                         "object-centric maps), a folder in the recon3r multi-view format, a rendered-objects folder "
                         "(recon3r data make-objects; novel_view), a Train-3D depths/ + intrinsics/ folder (recon3r "
                         "data depth3d; depth_to_3d), or a real set folder "
                         "(../shared/data/middlebury_dino_sparse_ring, ../shared/data/middlebury2003_teddy)")
-    parser.add_argument("--method", action="append", required=True, metavar="METHOD",
+    parser.add_argument("--method", action="append", default=None, metavar="METHOD",
                         help="repeatable: a checkpoint path (its model's system picks how it runs), 'example' (the "
                         "shipped example pair model), 'depth3d' (the shipped depth-to-3D model), or a baseline: "
                         "'colmap' (pycolmap SfM, relpose), 'constant-plane' (depth 1 everywhere; depth, video_depth, "
@@ -86,13 +86,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also write each prediction and the GT on its grid to DIR/<method>/<scene>.npz (a new or "
                         "empty folder; it appears once the evaluation is complete)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    from recon3r.seeds import add_seed_eval_arguments
+
+    add_seed_eval_arguments(parser)  # Point3R's eval/<task>/launch.py flags (docs/from-the-seeds.md)
 
 
 def run(args: argparse.Namespace) -> int:
     import contextlib
     import sys
 
+    from recon3r.errors import ConfigError
     from recon3r.io.output_dir import atomic_write, check_output_dir, check_output_file
+    from recon3r.seeds import apply_point3r_eval
+
+    apply_point3r_eval(args, args.task or args.task_arg)
+    if args.benchmark is None:
+        raise ConfigError("--benchmark is required: procedural:N[:...], a dataset folder or a real set folder")
+    if not args.method:
+        raise ConfigError("--method is required (repeatable): a checkpoint path, 'example', or a baseline name")
 
     # The output paths first, before any model is loaded or scene rendered.
     inputs = [args.benchmark, args.cache, *args.method]
@@ -101,7 +112,6 @@ def run(args: argparse.Namespace) -> int:
     predictions_dir = None if args.save_predictions is None else check_output_dir(
         args.save_predictions, "eval", inputs=inputs, overwrite=args.overwrite, flag="--save-predictions")
 
-    from recon3r.errors import ConfigError
     from recon3r.eval.benchmarks import load_benchmark
     from recon3r.eval.methods import MethodSettings, check_method, default_baselines, resolve_method
     from recon3r.eval.report import format_table, write_json
