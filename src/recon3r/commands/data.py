@@ -32,8 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--size", type=int, default=224,
                       help="image size: short side round(0.75·size), long side at least size (default 224)")
     make.add_argument("--seed", type=int, default=0, help="generator seed; the same seed gives identical files")
-    make.add_argument("--kind", choices=("pairs", "sequence", "orbit"), default="pairs",
-                      help="camera paths: views around one object, a walk-through, or an orbit (default pairs)")
+    make.add_argument("--kind", choices=("pairs", "sequence", "orbit", "object"), default="pairs",
+                      help="camera paths: views around one object, a walk-through, an orbit, or one object alone "
+                      "with no background (depth only on the object) (default pairs)")
     make.add_argument("--split", default="train",
                       help="split name recorded in dataset.json; names other than 'train' draw a disjoint "
                       "stream of scenes, as Procedural(split=...) does on the fly (default train)")
