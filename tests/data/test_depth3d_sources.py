@@ -8,8 +8,8 @@ import pytest
 from recon3r.data.depth3d_sources import (
     KenBurnsSource,
     RawDepthError,
-    SensFile,
     ScanNetSource,
+    SensFile,
     TaskonomySource,
     intrinsics_from_fov,
     mask_invalid,

@@ -204,8 +204,8 @@ def _write(out: Path, config: Depth3DPrepareConfig, plan: list[PlannedSample], s
                 arrays["image"] = record.image
             if record.world_from_cam is not None:
                 arrays["world_from_cam"] = record.world_from_cam
-            _save_atomic(npy, lambda path: np.save(path, np.asarray(k, dtype=np.float64)))
-            _save_atomic(npz, lambda path: np.savez_compressed(path, **arrays))
+            _save_atomic(npy, np.save, np.asarray(k, dtype=np.float64))
+            _save_atomic(npz, np.savez_compressed, **arrays)
             report.written += 1
         scales[index] = float(np.median(depth[valid])) if valid.any() else 0.0
         focals[index] = (float(k[0, 0]) + float(k[1, 1])) / 2
@@ -217,9 +217,10 @@ def _write(out: Path, config: Depth3DPrepareConfig, plan: list[PlannedSample], s
     return report
 
 
-def _save_atomic(path: Path, save) -> None:
+def _save_atomic(path: Path, save, *args, **kwargs) -> None:
+    """`save(temporary, *args, **kwargs)`, then rename onto `path`: a present file is a complete one."""
     temporary = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
-    save(temporary)
+    save(temporary, *args, **kwargs)
     os.replace(temporary, path)
 
 
