@@ -38,8 +38,8 @@ def main() -> int:
     height, width = depth_mm.shape
     camera = {"focal_px": float(k[0, 0]), "principal_point_px": [float(k[0, 2]), float(k[1, 2])],
               "width": width, "height": height, "horizontal_fov_deg": math.degrees(2 * math.atan(width / 2 / k[0, 0])),
-              "depth_unit": "millimetre", "source": "Procedural(scenes=1, views=1, kind='object', size=%d, "
-              "split='example').scene(0)" % args.size}
+              "depth_unit": "millimetre", "source": f"Procedural(scenes=1, views=1, kind='object', size={args.size}, "
+              "split='example').scene(0)"}
     (out / "camera.json").write_text(json.dumps(camera, indent=1) + "\n")
     print(f"wrote {out}: {width}x{height}, true focal {camera['focal_px']:.1f} px "
           f"(horizontal FOV {camera['horizontal_fov_deg']:.1f}°), {int((depth_mm > 0).sum())} pixels with depth")
