@@ -136,9 +136,9 @@ def add_train3d_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "Train-3D flags (depth-to-3D)", "Train-3D's train.py flags, with their meaning; each sets recon3r's own "
         "(README, 'Train-3D flags'). Without --model they build a Depth3DModel.")
-    group.add_argument("--data", dest="train3d_data", default=None,
+    group.add_argument("--data", dest="train3d_data", metavar="DIR", default=None,
                        help="a `recon3r data depth3d` folder: trains on its 'train' split, tests on its 'test' split")
-    group.add_argument("--model_name", dest="train3d_model_name", default=None, help="run name: --output_dir runs/NAME")
+    group.add_argument("--model_name", dest="train3d_model_name", metavar="NAME", default=None, help="run name: --output_dir runs/NAME")
     group.add_argument("--input_chanels", dest="train3d_input_chanels", type=int, choices=(3, 5), default=None,
                        help="cloud features: 3 (x, y, z) or 5 (x, y, z and the pixel's normalised u, v)")
     group.add_argument("--targets", dest="train3d_targets", type=int, choices=(0, 1, 2), default=None,
@@ -148,19 +148,21 @@ def add_train3d_arguments(parser: argparse.ArgumentParser) -> None:
                        "with neither --distort_s nor --distort_f, recon3r distorts both)")
     group.add_argument("--distort_f", dest="train3d_distort_f", action="store_true",
                        help="distort the cloud with a wrong focal guess (alone: the shift is not distorted)")
-    group.add_argument("--voxel_size", dest="train3d_voxel_size", type=float, default=None,
+    group.add_argument("--voxel_size", dest="train3d_voxel_size", metavar="V", type=float, default=None,
                        help="one cloud point per voxel of this side (units of the median depth) instead of random pixels")
-    group.add_argument("--init_scale", dest="train3d_init_scale", type=float, default=None,
+    group.add_argument("--init_scale", dest="train3d_init_scale", metavar="S", type=float, default=None,
                        help="multiply the cloud's x, y, z by this before the networks")
-    group.add_argument("--init_fov", dest="train3d_init_fov", type=float, default=None,
+    group.add_argument("--init_fov", dest="train3d_init_fov", metavar="DEG", type=float, default=None,
                        help="field of view (degrees) of the default focal guess at inference")
-    group.add_argument("--train_split", dest="train3d_train_split", type=float, default=None,
+    group.add_argument("--train_split", dest="train3d_train_split", metavar="F", type=float, default=None,
                        help="fraction of a DepthSamples folder used for training; the rest is the test split")
-    group.add_argument("--learning_rate", dest="train3d_learning_rate", type=float, default=None, help="= --lr")
-    group.add_argument("--learning_rate_decay", dest="train3d_learning_rate_decay", type=float, default=None,
+    group.add_argument("--learning_rate", dest="train3d_learning_rate", metavar="LR", type=float, default=None, help="= --lr")
+    group.add_argument("--learning_rate_decay", dest="train3d_learning_rate_decay", metavar="R", type=float, default=None,
                        help="the schedule ends at this fraction of the learning rate (--min_lr)")
-    group.add_argument("--print_losses_evry", dest="log_freq", type=int, default=argparse.SUPPRESS, help="= --log_freq")
-    group.add_argument("--num_w", dest="num_workers", type=int, default=argparse.SUPPRESS, help="= --num_workers")
+    group.add_argument("--print_losses_evry", dest="log_freq", metavar="N", type=int, default=argparse.SUPPRESS,
+                       help="= --log_freq")
+    group.add_argument("--num_w", dest="num_workers", metavar="N", type=int, default=argparse.SUPPRESS,
+                       help="= --num_workers")
     group.add_argument("--logs", dest="train3d_logs", action="store_true",
                        help="TensorBoard logs when tensorboard is installed (metrics.csv is always written)")
 
