@@ -37,3 +37,10 @@ def test_align_reaches_exact_poses_on_oracle_predictions():
     (row,) = _table_rows(out)
     assert row[:4] == ["4", "complete", "12", "30"]
     assert float(row[9]) == 100.0  # RRA@5 on oracle pairs
+
+
+def test_depth_to_3d_reports_scenes_and_objects_with_both_baselines():
+    rows = _table_rows(_run("benchmarks/depth_to_3d.py", "--views", "3", "--size", "32"))
+    assert [(row[0], row[1][:6], row[2][:13]) for row in rows] == [
+        (s, g, m) for s in ("scenes", "objects") for g in ("random", "60° FO") for m in ("no correction", "Depth3DModel ")]
+    assert all(float(row[3]) >= 0 and row[4].endswith("%") for row in rows)
