@@ -10,6 +10,7 @@ command runs, or fails with the page's one-line refusal holding the recon3r form
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import torch
 from recon3r.cli import build_parser, main
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "from-the-seeds.md"
-XFAIL_REASONS = {"xfail-17": "lands with issue 17"}
+XFAIL_REASONS: dict[str, str] = {}  # every original command runs or is refused with its recon3r form
 # ViT-Large encoder / ViT-Base decoder → a tiny model with the same string otherwise.
 TINY_DIMS = {"enc_embed_dim": 32, "enc_depth": 2, "enc_num_heads": 2, "dec_embed_dim": 32, "dec_depth": 4,
              "dec_num_heads": 2}
@@ -381,11 +382,27 @@ def test_point3r_eval_launchers_are_refused_with_the_eval_command_which_runs(rea
         assert json.loads(results.read_text())["task"] == form[2]
 
 
-@pytest.mark.parametrize("block", [pytest.param(b, id=b.id, marks=pytest.mark.xfail(reason=XFAIL_REASONS[b.expect]))
-                                   for b in seed_blocks() if b.expect in XFAIL_REASONS])
-def test_commands_of_systems_being_rebuilt(block, readme_folder, capsys):
-    code, _, err = run_cli(recon3r_argv(block), capsys)
-    assert code == 0 or (code == 2 and "recon3r form: " in err), err
+def test_train3d_readme_commands_run_in_order(readme_folder, raw_depth3d, capsys):
+    """data_gen.py over fixture roots in the real formats, then train.py on what it wrote (shrunk)."""
+    blocks = blocks_of("train3d")
+    assert [b.id for b in blocks] == ["train3d-data-gen", "train3d-train"] and {b.expect for b in blocks} == {"runs"}
+    placeholders = {
+        "smaples_from_scanNet,smaples_from_kenBurns,smaples_from_taskonomy": "2,2,2",
+        "path_to_scanNet": str(raw_depth3d["scannet"]), "path_to_kenBurns": str(raw_depth3d["kenburns"]),
+        "path_to taskanomy": str(raw_depth3d["taskonomy"]), "outputs_path": "prepared",
+        "/home/abdelaziz/workspace/trials": "prepared", "--num_w 8": "--num_w 0",
+    }
+    out, _ = assert_runs([*recon3r_argv(blocks[0], placeholders), "--quiet"], capsys)
+    assert "6 written" in out and len(list((readme_folder / "prepared" / "depths").iterdir())) == 6
+    assert (readme_folder / "prepared" / "scales.npy").is_file() and (readme_folder / "prepared" / "focals.npy").is_file()
+    out, _ = assert_runs(shrink(recon3r_argv(blocks[1], placeholders)), capsys)
+    assert "done: epoch 1" in out
+    run = readme_folder / "runs" / "scale_model_uv"
+    saved = json.loads((run / "checkpoint-last" / "train_config.json").read_text())
+    assert saved["model"] == "Depth3DModel(input_channels=5, voxel_size=0.005, predict_scale=True)"
+    assert saved["task_options"] == "targets='scale'" and saved["lr"] == 0.01 and saved["min_lr"] == 0.005
+    assert saved["train_dataset"] == "DepthSamples(ROOT='prepared', split='train', train_split=0.9)"
+    assert "scale_loss" in (run / "metrics.csv").read_text()
 
 
 def test_seed_train_flags(tmp_path, capsys):

@@ -5,7 +5,9 @@
 - `co3d --co3d_dir RAW --output_dir OUT [--single_sequence_subset]`: raw CO3D v2 → what `Co3d` reads
   (DUSt3R's preprocess_co3d.py, same flags);
 - `megascenes --megascenes_dir RAW --output_dir OUT`: MegaScenes COLMAP reconstructions → what
-  `MegaScenes` reads.
+  `MegaScenes` reads;
+- `depth3d -ss SCANNET -sk KENBURNS -st TASKONOMY -ns a,b,c --out OUT`: raw depth datasets → what
+  `DepthSamples` reads (Train-3D's data_gen.py, same flags).
 """
 
 from __future__ import annotations
@@ -32,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--size", type=int, default=224,
                       help="image size: short side round(0.75·size), long side at least size (default 224)")
     make.add_argument("--seed", type=int, default=0, help="generator seed; the same seed gives identical files")
-    make.add_argument("--kind", choices=("pairs", "sequence", "orbit"), default="pairs",
-                      help="camera paths: views around one object, a walk-through, or an orbit (default pairs)")
+    make.add_argument("--kind", choices=("pairs", "sequence", "orbit", "object"), default="pairs",
+                      help="camera paths: views around one object, a walk-through, an orbit, or one object alone "
+                      "with no background (depth only on the object) (default pairs)")
     make.add_argument("--split", default="train",
                       help="split name recorded in dataset.json; names other than 'train' draw a disjoint "
                       "stream of scenes, as Procedural(split=...) does on the fly (default train)")
@@ -83,6 +86,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mega.add_argument("--seed", type=int, default=0, help="seed of the pair sampling")
     mega.add_argument("--quiet", action="store_true", help="no progress bars")
     mega.set_defaults(_data_run=run_megascenes)
+
+    depth = sub.add_parser(
+        "depth3d",
+        help="raw ScanNet .sens / 3D Ken Burns EXR / Taskonomy PNG depth → depth maps + intrinsics for depth-to-3D training",
+        description="Prepare depth-to-3D training data as Train-3D's data_gen.py does (same flags): -ns a,b,c depth "
+        "maps from ScanNet (ROOT/scans/<scene>/<scene>.sens), 3D Ken Burns (ROOT/depths/<scene>/*.exr + "
+        "ROOT/rgb/<scene>/*.json, or the dataset as downloaded) and Taskonomy (ROOT/depth_zbuffer/taskonomy/<scene>/"
+        "*.png + ROOT/point_info/taskonomy/<scene>/*.json), spread equally over each dataset's scenes. Writes "
+        "OUT/depths/NNNNNN.npz (keys depth [metres, 0 = invalid], valid, and image / world_from_cam when known), "
+        "OUT/intrinsics/NNNNNN.npy (3x3 K), OUT/dataset.json (provenance), and the scale and focal distributions "
+        "(scales.npy, focals.npy, distributions.png). Invalid depth (0, NaN, inf, Taskonomy's 65535) is masked. "
+        "Rerunning on OUT resumes: samples already written are skipped. Read the result with "
+        "DepthSamples(ROOT='OUT', split='train'). EXR needs the OpenEXR package (pip install 'recon3r[exr]').",
+    )
+    depth.add_argument("-ss", "--src-scannet", dest="scannet", default=None, help="raw ScanNet folder (holding scans/)")
+    depth.add_argument("-sk", "--src-kenburns", "--src-kenberns", dest="kenburns", default=None,
+                       help="raw 3D Ken Burns folder (holding depths/ and rgb/, or the downloaded scene folders)")
+    depth.add_argument("-st", "--src-taskonomy", "--src-takonomy", dest="taskonomy", default=None,
+                       help="raw Taskonomy folder (holding depth_zbuffer/taskonomy/ and point_info/taskonomy/)")
+    depth.add_argument("-ns", "--nbr-samples", dest="samples", required=True,
+                       help="samples from ScanNet, Ken Burns and Taskonomy, comma-separated (e.g. 1000,500,500)")
+    depth.add_argument("--out", required=True,
+                       help="output folder: new or empty, or an earlier `recon3r data depth3d` output to resume")
+    depth.add_argument("--kenburns_unit", type=float, default=0.001,
+                       help="metres per unit of the Ken Burns EXR depth (default 0.001: millimetres, as Train-3D reads it)")
+    depth.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                       help="start over instead of resuming (the previous output is kept until the new one is complete)")
+    depth.add_argument("--quiet", action="store_true", help="no progress bar")
+    depth.set_defaults(_data_run=run_depth3d)
 
     objects = sub.add_parser(
         "make-objects",
@@ -183,6 +215,29 @@ def run_megascenes(args: argparse.Namespace) -> int:
     print(report.summary(f"MegaScenes images → {args.output_dir}"))
     out = args.output_dir
     print(f"read it with MegaScenes('{out}/{args.split}_pairs.pkl', '{out}/{args.split}_images.pkl', split='{args.split}')")
+
+def run_depth3d(args: argparse.Namespace) -> int:
+    from recon3r.data.prepare.depth3d import Depth3DPrepareConfig, prepare_depth3d
+    from recon3r.errors import ConfigError
+
+    try:
+        samples = tuple(int(n) for n in args.samples.split(","))
+    except ValueError:
+        raise ConfigError(f"-ns must be three comma-separated integers (ScanNet,KenBurns,Taskonomy), got {args.samples!r}") from None
+    if len(samples) != 3:
+        raise ConfigError(f"-ns must be three comma-separated integers (ScanNet,KenBurns,Taskonomy), got {args.samples!r}")
+    if not args.kenburns_unit > 0:
+        raise ConfigError(f"--kenburns_unit must be positive, got {args.kenburns_unit}")
+    config = Depth3DPrepareConfig(out=args.out, samples=samples, scannet=args.scannet, kenburns=args.kenburns,
+                                  taskonomy=args.taskonomy, kenburns_unit=args.kenburns_unit,
+                                  overwrite=args.overwrite, progress=not args.quiet)
+    report = prepare_depth3d(config)
+    print(report.summary(Path(args.out)))
+    print(f"distributions: {Path(args.out) / 'scales.npy'}, {Path(args.out) / 'focals.npy'}, "
+          f"{Path(args.out) / 'distributions.png'}")
+    print(f"read it with DepthSamples(ROOT='{args.out}', split='train') (and split='test')")
+    return 0
+
 
 def run_make_objects(args: argparse.Namespace) -> int:
     import time

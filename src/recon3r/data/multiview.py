@@ -139,7 +139,8 @@ class Procedural(MultiView):
     Args:
         ROOT: folder written by make-procedural, or None to render on the fly.
         scenes, views, kind, size: on the fly only: number of scenes, views per scene,
-            camera path ('pairs', 'sequence', 'orbit') and image size (see `procedural.image_size`).
+            camera path ('pairs', 'sequence', 'orbit', or 'object': one object alone, depth only on it)
+            and image size (see `procedural.image_size`).
         scene_seed: generator seed (on the fly).
         Other keyword arguments: see `MultiView`.
     """

@@ -22,6 +22,10 @@ class TrainConfig:
                               "ConfLoss(Regr3D(L21, norm_mode='avg_dis'), alpha=0.2))"}
     )
     test_criterion: str = field(default="", metadata={"help": "test loss spec (defaults to the training loss)"})
+    task_options: str = field(
+        default="", metadata={"help": "options of the model's task as keywords, e.g. depth-to-3D: \"targets='focal', "
+                              "distort_shift=False\" (see the task's options class, e.g. recon3r.tasks.depth_to_3d.Depth3DOptions)"}
+    )
     pretrained: str = field(default="", metadata={"help": "initialise from a checkpoint: a DUSt3R or CroCo .pth, a model folder (recon3r's, or a released OpenLRM one) or a .safetensors file"})
     duster_path: str = field(
         default="", metadata={"help": "multimodal models: load the image part from DUSt3R weights (.pth or safetensors); every image parameter must match"}

@@ -178,6 +178,7 @@ class Trainer:
         self.model.to(self.device)
         # The model's class picks its task: samples, batches, loss and held-out metrics.
         self.task = task_for(self.model)
+        self.task.set_options(config.task_options)
         self.task.configure(self.model)
 
         self.train_set = build_dataset(config.train_dataset)

@@ -7,7 +7,10 @@ the world is z up. Intrinsics have square pixels and the principal point at the 
 Three paths:
 - `pairs`: every camera looks at one object from a different direction (≤ 50° apart) and distance;
 - `sequence`: a walk-through, the camera moving forward a small step per frame while looking around;
-- `orbit`: cameras on a ring around the scene's hero object, looking at it.
+- `orbit`: cameras on a ring around the scene's hero object, looking at it;
+- `object`: the hero object alone (no room, ground or sky: depth only on the object), seen from
+  orbit cameras at a wider range of distances and heights, each view with its own camera body
+  (object-centric single views, e.g. for depth-to-3D).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import numpy as np
 
 from recon3r.data.procedural.scenes import SceneSpec
 
-KINDS = ("pairs", "sequence", "orbit")
+KINDS = ("pairs", "sequence", "orbit", "object")
 # (width, height) ratios and how often each is drawn: landscape first, then square and portrait.
 ASPECTS = ((4, 3), (3, 2), (16, 9), (1, 1), (3, 4), (2, 3), (9, 16))
 ASPECT_WEIGHTS = (0.3, 0.15, 0.15, 0.12, 0.12, 0.08, 0.08)
@@ -86,10 +89,10 @@ def make_cameras(scene: SceneSpec, rng: np.random.Generator, kind: str, views: i
     """`views` cameras along a path of the given kind (see the module docstring)."""
     if kind not in KINDS:
         raise ValueError(f"unknown camera path {kind!r}; expected one of {KINDS}")
-    if kind == "pairs":
+    if kind in ("pairs", "object"):
         # Pairs come from different cameras: every view draws its own body and focal length.
         bodies = [sample_camera_body(rng, size, fov_range) for _ in range(views)]
-        poses = _pairs_path(scene, rng, views)
+        poses = _pairs_path(scene, rng, views) if kind == "pairs" else _orbit_path(scene, rng, views)
     else:
         bodies = [sample_camera_body(rng, size, fov_range)] * views  # one video camera
         poses = _sequence_path(scene, rng, views) if kind == "sequence" else _orbit_path(scene, rng, views)
@@ -175,8 +178,9 @@ def _orbit_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[
     if scene.hero is None:
         raise ValueError("orbit cameras need a scene made with hero_object=True")
     center, radius = scene.hero
-    dist = radius * rng.uniform(2.2, 3.0)
-    elevation0 = rng.uniform(10, 40)
+    alone = scene.layout == "object"
+    dist = radius * (rng.uniform(1.5, 3.0) if alone else rng.uniform(2.2, 3.0))
+    elevation0 = rng.uniform(-10, 60) if alone else rng.uniform(10, 40)
     span = 360.0 if rng.uniform() < 0.5 else rng.uniform(120, 300)
     azimuth0 = rng.uniform(0, 360)
     poses = []
@@ -185,7 +189,7 @@ def _orbit_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[
         azimuth = np.radians(azimuth0 + span * fraction + rng.uniform(-3, 3))
         elevation = np.radians(elevation0 + rng.uniform(-5, 5))
         eye = center + dist * _direction(azimuth, elevation)
-        eye[2] = max(eye[2], 0.3)
+        eye[2] = eye[2] if alone else max(eye[2], 0.3)
         if scene.layout == "room":  # stay below the ceiling
             eye[2] = min(eye[2], scene.free_hi[2])
         aim = center + rng.normal(0.0, 0.05 * radius, size=3)

@@ -18,6 +18,8 @@ from recon3r.data.procedural.render import RenderedView, occluded, render, rende
 from recon3r.data.procedural.scenes import SceneSpec, make_scene
 
 FOV_RANGE = (35.0, 80.0)
+#: Object-centric views (kind "object") come from longer lenses, as object renders and product shots do.
+OBJECT_FOV_RANGE = (25.0, 60.0)
 OVERLAP_SAMPLES = 24  # samples along the long side of the grid used to measure overlap
 
 
@@ -42,19 +44,25 @@ def scene_name(index: int) -> str:
 
 
 def generate_scene(seed: int, index: int, kind: str = "pairs", views: int = 2, size: int = 224,
-                   fov_range: tuple[float, float] = FOV_RANGE) -> ProceduralScene:
+                   fov_range: tuple[float, float] | None = None) -> ProceduralScene:
     """Scene `index` of the dataset (`seed`, `kind`): layout, objects, lights and `views` cameras.
 
     Layouts: pairs and sequences alternate at random between rooms and yards; orbits add a hero
-    object at the origin of either. `size` sets the image size as `cameras.image_size` describes.
+    object at the origin of either; `object` is the hero alone, with no background. Horizontal fields
+    of view are drawn from `fov_range` (default: FOV_RANGE, OBJECT_FOV_RANGE for `object`). `size` sets the image size as `cameras.image_size` describes.
     """
     if kind not in KINDS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {KINDS}")
     if views < 1 or size < 16:
         raise ValueError(f"need views >= 1 and size >= 16, got views={views}, size={size}")
+    if fov_range is None:
+        fov_range = OBJECT_FOV_RANGE if kind == "object" else FOV_RANGE
     rng = np.random.default_rng([seed, index, KINDS.index(kind)])
-    layout = "room" if rng.uniform() < (0.6 if kind == "sequence" else 0.5) else "yard"
-    spec = make_scene(rng, layout, hero_object=kind == "orbit")
+    if kind == "object":
+        layout = "object"
+    else:
+        layout = "room" if rng.uniform() < (0.6 if kind == "sequence" else 0.5) else "yard"
+    spec = make_scene(rng, layout, hero_object=kind in ("orbit", "object"))
     cameras = make_cameras(spec, rng, kind, views, size, fov_range)
     return ProceduralScene(name=scene_name(index), kind=kind, spec=spec, cameras=cameras)
 
@@ -139,7 +147,7 @@ def write_procedural(
             if on_scene:
                 on_scene(job[2])
     meta = {"generator": "recon3r.data.procedural", "seed": seed, "kind": kind, "views": views, "size": size,
-            "fov_range": list(FOV_RANGE)}
+            "fov_range": list(OBJECT_FOV_RANGE if kind == "object" else FOV_RANGE)}
     write_dataset(out, [scene_name(i) for i in range(scenes)], meta=meta)
     return out
 
@@ -158,7 +166,7 @@ def _write_one(job: tuple) -> int:
         depths=[r.depth for r in rendered],
         masks=[r.foreground for r in rendered],
         captions=[scene.caption(v) for v in range(views)],
-        kind=kind,
+        kind="orbit" if kind == "object" else kind,  # the format's kinds name camera paths: an object's is an orbit
         overlap=overlap_matrix(scene.spec, scene.cameras),
         view_meta=[{"camera_model": c.model, "sensor_mm": c.sensor_mm} for c in scene.cameras],
         meta={"layout": scene.spec.layout, "seed": seed, "index": index},

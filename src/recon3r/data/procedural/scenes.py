@@ -1,4 +1,4 @@
-"""Random scene layouts: a furnished room, an outdoor yard, and a hero object for orbits.
+"""Random scene layouts: a furnished room, an outdoor yard, a hero object for orbits, or the hero alone.
 
 World frame: z up, metres; the floor or ground is z = 0. Every surface carries a procedural texture
 so that views can be matched, and objects get distinct `group` ids for foreground masks.
@@ -13,7 +13,7 @@ import numpy as np
 from recon3r.data.procedural.primitives import Primitive
 from recon3r.data.procedural.textures import Material, random_material
 
-LAYOUTS = ("room", "yard")
+LAYOUTS = ("room", "yard", "object")
 
 
 @dataclass
@@ -63,11 +63,15 @@ def make_scene(rng: np.random.Generator, layout: str, hero_object: bool = False)
     """A random scene of the given layout; `hero_object` puts an orbit subject at the origin.
 
     With a hero, other objects keep clear of the ring the orbit cameras fly on (rooms grow to fit it).
+    The "object" layout is the hero alone, lit by a sun, with nothing behind it (no floor, no sky):
+    every ray that misses it has no depth, as in an object-centric depth map.
     """
     if layout == "room":
         return _room(rng, hero_object)
     if layout == "yard":
         return _yard(rng, hero_object)
+    if layout == "object":
+        return _object(rng)
     raise ValueError(f"unknown layout {layout!r}; expected one of {LAYOUTS}")
 
 
@@ -126,6 +130,19 @@ def _yard(rng: np.random.Generator, hero_object: bool) -> SceneSpec:
         ambient=(zenith * 0.5 + 0.15) * rng.uniform(0.4, 0.8), sky=sky, exposure_key=float(rng.uniform(0.2, 0.35)),
         free_lo=np.array([-10.0, -10.0, 0.5]), free_hi=np.array([10.0, 10.0, 2.5]),
         objects=objects, hero=hero,
+    )
+
+
+def _object(rng: np.random.Generator) -> SceneSpec:
+    prims: list[Primitive] = []
+    objects: list[tuple[np.ndarray, float, int]] = []
+    hero = _add_hero(rng, prims, objects)
+    elevation, azimuth = np.radians(rng.uniform(25, 75)), rng.uniform(0, 2 * np.pi)
+    sun = np.array([np.cos(elevation) * np.cos(azimuth), np.cos(elevation) * np.sin(azimuth), np.sin(elevation)])
+    return SceneSpec(
+        layout="object", primitives=prims, lights=[Light("sun", sun, _warm_white(rng) * rng.uniform(1.5, 2.5))],
+        ambient=_warm_white(rng) * rng.uniform(0.25, 0.45), sky=None, exposure_key=float(rng.uniform(0.2, 0.35)),
+        free_lo=np.full(3, -50.0), free_hi=np.full(3, 50.0), objects=objects, hero=hero,
     )
 
 
