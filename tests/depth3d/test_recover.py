@@ -89,7 +89,7 @@ def test_shipped_model_beats_both_baselines_on_held_out_maps(held_out, request):
 
 def test_cli_recovers_the_bundled_example_focal_within_the_benchmark_error(tmp_path):
     """examples/depth3d_example: a rendered object (true focal in camera.json), exact 16-bit depth, the 60°
-    starting guess. The benchmark states a median focal error of 13.9% for single objects from the 60° guess."""
+    starting guess. The benchmark (benchmarks/README.md) states a median focal error of 16.6% for single objects from the 60° guess."""
     import json
     from pathlib import Path
 
@@ -103,7 +103,7 @@ def test_cli_recovers_the_bundled_example_focal_within_the_benchmark_error(tmp_p
     recovered = json.loads(out.with_suffix(".json").read_text())
     guess_error = abs(recovered["focal_guess_px"] / truth["focal_px"] - 1)
     error = abs(recovered["focal_px"] / truth["focal_px"] - 1)
-    assert error <= 0.139 < guess_error, (recovered, truth)
+    assert error <= 0.166 < guess_error, (recovered, truth)
 
 
 def _offset_views(views, t_of):
