@@ -50,6 +50,9 @@ MODEL="AsymmetricCroCo3DStereo(pos_embed='RoPE100', patch_embed_cls='PatchEmbedD
 # Aspect-ratio crops in both orientations: square, 7:5 and 7:6, landscape and portrait (multiples of 16).
 NARROW=$((SIZE * 5 / 7 / 16 * 16)) WIDE=$((SIZE * 6 / 7 / 16 * 16))
 RESOLUTIONS="[($SIZE, $SIZE), ($SIZE, $NARROW), ($NARROW, $SIZE), ($SIZE, $WIDE), ($WIDE, $SIZE)]"
+# Photo textures: the installed packages (make textures), or a packed copy on a machine without them
+# (python -c "from recon3r.data.procedural.texture_library import pack_photo_textures as p; p('runs/textures')").
+TEXTURE_ROOT=${TEXTURE_ROOT:-/}
 DATA=$OUT/data_seed$DATA_SEED
 RUN=$OUT/round$ROUND
 mkdir -p "$RUN"
@@ -60,7 +63,7 @@ for kind in pairs forward indoor object; do
     count=$([ $split = train ] && echo "$SCENES" || echo "$TEST_SCENES")
     [ -f "$DATA/$kind/$split/dataset.json" ] || $RECON3R data make-procedural --out "$DATA/$kind/$split" \
       --scenes "$count" --views "$VIEWS" --size "$SIZE" --seed "$DATA_SEED" --split $split --kind $kind \
-      --textures photo --photometric --workers "$RENDER_WORKERS"
+      --textures photo --texture-root "$TEXTURE_ROOT" --photometric --workers "$RENDER_WORKERS"
   done
 done
 

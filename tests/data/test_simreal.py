@@ -182,18 +182,36 @@ def test_without_photo_packages_the_generator_warns_and_uses_procedural_textures
     assert np.array_equal(fallback.image(1), plain.image(1))
 
 
-def test_cli_prints_one_clear_line_without_the_packages(tmp_path, capsys, monkeypatch):
-    from recon3r.data.procedural import texture_library
-
-    monkeypatch.setattr(texture_library, "find_photo_textures", lambda root="/": ())
-    monkeypatch.setattr(generate_module, "find_photo_textures", lambda root="/": ())
+def test_cli_prints_one_clear_line_without_the_packages(tmp_path, capsys):
+    empty = tmp_path / "no_packages"
+    empty.mkdir()
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the CLI says it once on stderr, not as a Python warning
         code = main(["data", "make-procedural", "--out", str(tmp_path / "d"), "--scenes", "1", "--views", "2",
-                     "--size", "32", "--kind", "object", "--textures", "photo", "--photometric"])
+                     "--size", "32", "--kind", "object", "--textures", "photo", "--texture-root", str(empty),
+                     "--photometric"])
     captured = capsys.readouterr()
     assert code == 0 and "procedural textures (no photo package installed)" in captured.out
     assert captured.err.count("warning: no photo textures found") == 1 and "Traceback" not in captured.err
+
+
+def test_cli_records_the_photos_it_used(tmp_path, fake_root, capsys):
+    code = main(["data", "make-procedural", "--out", str(tmp_path / "d"), "--scenes", "2", "--views", "2",
+                 "--size", "32", "--kind", "indoor", "--textures", "photo", "--texture-root", str(fake_root)])
+    assert code == 0 and "3 photos from mate-backgrounds, plasma-workspace-wallpapers" in capsys.readouterr().out
+    meta = read_dataset(tmp_path / "d").meta
+    assert meta["split"] == "train" and meta["texture_files"]
+    assert all({"license", "copyright", "source", "sha256", "package"} <= set(r) for r in meta["texture_files"])
+
+
+def test_a_packed_texture_root_lists_the_same_photos_and_licences(tmp_path, fake_root):
+    from recon3r.data.procedural.texture_library import pack_photo_textures
+
+    packed = pack_photo_textures(tmp_path / "pack", fake_root, max_side=64)
+    original = find_photo_textures(fake_root)
+    assert [(t.id, t.license, t.copyright, t.version) for t in packed] == \
+        [(t.id, t.license, t.copyright, t.version) for t in original]
+    assert all(max(Image.open(t.path).size) <= 64 for t in packed)
 
 
 def _angle(u: np.ndarray, v: np.ndarray) -> float:

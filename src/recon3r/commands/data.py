@@ -40,6 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                       help="surface textures: procedural patterns, or random crops of real photos from Debian's "
                       "wallpaper packages (`make textures` installs them; without them a warning is printed and "
                       "procedural textures are used). Each photo's licence and source go into dataset.json")
+    make.add_argument("--texture-root", default="/",
+                      help="where the photo packages are looked up (default /); a folder written by "
+                      "recon3r.data.procedural.texture_library.pack_photo_textures carries them to a machine "
+                      "that cannot install them")
     make.add_argument("--photometric", action="store_true",
                       help="photometric realism: coloured lights, soft shadows, highlights, and a simulated camera "
                       "per view (exposure, white balance, vignetting, blur, noise, JPEG); depth and cameras stay exact")
@@ -144,12 +148,12 @@ def run_make_procedural(args: argparse.Namespace) -> int:
 
     textures_note = ""
     if args.textures == "photo":
-        library = find_photo_textures()
+        library = find_photo_textures(args.texture_root)
         if library:
             packages = sorted({t.package for t in library})
             textures_note = f"; {len(library)} photos from {', '.join(packages)} (licences in dataset.json)"
         else:
-            print(f"warning: {missing_textures_message()}", file=sys.stderr)
+            print(f"warning: {missing_textures_message(args.texture_root)}", file=sys.stderr)
             textures_note = "; procedural textures (no photo package installed)"
     start = time.monotonic()
     bar = iter(progress(range(args.scenes), desc="scenes", total=args.scenes))
@@ -157,7 +161,7 @@ def run_make_procedural(args: argparse.Namespace) -> int:
         warnings.filterwarnings("ignore", message="no photo textures found")  # printed above
         write_procedural(staging, args.scenes, args.views, size=args.size, seed=split_seed(args.seed, args.split),
                          kind=args.kind, workers=args.workers, on_scene=lambda _: next(bar, None),
-                         textures=args.textures, photometric=args.photometric)
+                         textures=args.textures, photometric=args.photometric, texture_root=args.texture_root)
         next(bar, None)  # let the progress bar finish
         index = read_dataset(staging)
         write_dataset(staging, index.scenes, splits={args.split: index.scenes},

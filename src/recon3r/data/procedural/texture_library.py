@@ -8,7 +8,8 @@ file's licence and copyright holder are read from the package itself: the wallpa
 packages' illustrations and logos are left out), and only files under a free licence are used.
 
 `find_photo_textures(root)` lists what is installed under `root` ("/" normally; tests build a
-small fake tree); `load_photo(path)` decodes one file into a mip pyramid, cached per process.
+small fake tree); `load_photo(path)` decodes one file into a mip pyramid, cached per process;
+`pack_photo_textures(out)` copies the photos, shrunk, with their licence records into a portable root.
 """
 
 from __future__ import annotations
@@ -228,3 +229,49 @@ def load_photo(path: str, max_side: int = MAX_SIDE) -> tuple[np.ndarray, ...]:
 def srgb_to_linear(values: np.ndarray) -> np.ndarray:
     """uint8 sRGB → float32 linear RGB (gamma 2.2, as the renderer's tone mapping inverts)."""
     return _SRGB_TO_LINEAR[values]
+
+
+def pack_photo_textures(out: str | Path, root: str | Path = "/", max_side: int = MAX_SIDE) -> tuple[TextureFile, ...]:
+    """Copy the installed photos, shrunk to `max_side` (what rendering uses), into a small self-contained root.
+
+    `out` then holds the same layout `find_photo_textures` reads (dpkg file lists and versions, the
+    packages' copyright files, Plasma metadata), so `find_photo_textures(out)` lists the same ids
+    with the same licences. For machines that cannot install the packages (an offline accelerator):
+    carry the folder there and pass it as the texture root. Returns the packed files.
+    """
+    import shutil
+
+    from PIL import Image
+
+    base, out = Path(root), Path(out)
+    library = find_photo_textures(base)
+    status = []
+    for package in sorted({t.package for t in library}):
+        files = [t for t in library if t.package == package]
+        names = [t.id.split(":", 1)[1] for t in files]
+        info = out / "var/lib/dpkg/info"
+        info.mkdir(parents=True, exist_ok=True)
+        (info / f"{package}.list").write_text("\n".join(names) + "\n", encoding="utf-8")
+        doc = base / "usr/share/doc" / package / "copyright"
+        if doc.is_file():
+            (out / "usr/share/doc" / package).mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(doc, out / "usr/share/doc" / package / "copyright")
+        if files[0].version:
+            status.append(f"Package: {package}\nStatus: install ok installed\nVersion: {files[0].version}\n")
+        for texture, name in zip(files, names):
+            target = out / name.lstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with Image.open(texture.path) as image:
+                image.draft("RGB", (max_side, max_side))
+                image = image.convert("RGB")
+                image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+                image.save(target, quality=92)
+            parts = Path(name).parts
+            if "wallpapers" in parts and len(parts) >= 4 and parts[-3] == "contents":
+                meta = Path(*parts[1:-3]) / "metadata.json"
+                if (base / meta).is_file():
+                    shutil.copyfile(base / meta, out / meta)
+    (out / "var/lib/dpkg").mkdir(parents=True, exist_ok=True)
+    (out / "var/lib/dpkg/status").write_text("\n".join(status), encoding="utf-8")
+    _find.cache_clear()
+    return find_photo_textures(out)
