@@ -10,13 +10,13 @@ RUN=${RUN:-runs/depth3d_model}
 [ -d "$DATA/scenes" ] || python -m recon3r data make-procedural --out "$DATA/scenes" --scenes 3000 --views 1 \
     --size 64 --kind pairs --seed 0 --split train
 [ -d "$DATA/objects" ] || python -m recon3r data make-procedural --out "$DATA/objects" --scenes 3000 --views 1 \
-    --size 64 --kind object --seed 0 --split train
+    --size 64 --kind isolated --seed 0 --split train
 
 # 2. Train (held-out 'test' scenes and objects, rendered on the fly, are scored every 5 epochs).
 python -m recon3r train \
     --model "Depth3DModel(num_points=512, input_channels=5)" \
     --train_dataset "3000 @ Procedural(ROOT='$DATA/scenes', num_views=1, resolution=None) + 3000 @ Procedural(ROOT='$DATA/objects', num_views=1, resolution=None)" \
-    --test_dataset "Procedural(scenes=64, views=1, kind='pairs', size=64, num_views=1, resolution=None, split='test') + Procedural(scenes=64, views=1, kind='object', size=64, num_views=1, resolution=None, split='test')" \
+    --test_dataset "Procedural(scenes=64, views=1, kind='pairs', size=64, num_views=1, resolution=None, split='test') + Procedural(scenes=64, views=1, kind='isolated', size=64, num_views=1, resolution=None, split='test')" \
     --epochs 25 --batch_size 32 --lr 1e-3 --min_lr 1e-5 --warmup_epochs 0.3 --weight_decay 1e-4 \
     --eval_freq 5 --log_freq 50 --seed 0 --device cpu --output_dir "$RUN"
 

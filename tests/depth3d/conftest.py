@@ -23,6 +23,6 @@ def object_views():
     """Forty held-out 'test' views of single objects (depth only on the object) at 64 px."""
     from recon3r.data import Procedural
 
-    dataset = Procedural(scenes=40, views=1, kind="object", size=64, split="test", num_views=1)
+    dataset = Procedural(scenes=40, views=1, kind="isolated", size=64, split="test", num_views=1)
     views = [dataset.scene(s)[0] for s in range(40)]
     return [DepthView(v["depthmap"], v["camera_intrinsics"].astype(np.float64), None, v["label"]) for v in views]

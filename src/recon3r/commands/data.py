@@ -34,9 +34,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--size", type=int, default=224,
                       help="image size: short side round(0.75·size), long side at least size (default 224)")
     make.add_argument("--seed", type=int, default=0, help="generator seed; the same seed gives identical files")
-    make.add_argument("--kind", choices=("pairs", "sequence", "orbit", "object"), default="pairs",
-                      help="camera paths: views around one object, a walk-through, an orbit, or one object alone "
-                      "with no background (depth only on the object) (default pairs)")
+    make.add_argument("--kind", choices=("pairs", "sequence", "orbit", "object", "forward", "indoor", "isolated"),
+                      default="pairs",
+                      help="camera paths: views around one object, a walk-through, an orbit; sim-to-real captures: "
+                      "'object' (one hero object, views on a ring or sphere up to 180 degrees apart, some rolled), "
+                      "'forward' (forward-facing, LLFF-like), 'indoor' (a room walk-through); 'isolated': one object alone with no "
+                      "background (depth only on the object, for depth-to-3D) (default pairs)")
+    make.add_argument("--textures", choices=("procedural", "photo"), default="procedural",
+                      help="surface textures: procedural patterns, or random crops of real photos from Debian's "
+                      "wallpaper packages (`make textures` installs them; without them a warning is printed and "
+                      "procedural textures are used). Each photo's licence and source go into dataset.json")
+    make.add_argument("--texture-root", default="/",
+                      help="where the photo packages are looked up (default /); a folder written by "
+                      "recon3r.data.procedural.texture_library.pack_photo_textures carries them to a machine "
+                      "that cannot install them")
+    make.add_argument("--photometric", action="store_true",
+                      help="photometric realism: coloured lights, soft shadows, highlights, and a simulated camera "
+                      "per view (exposure, white balance, vignetting, blur, noise, JPEG); depth and cameras stay exact")
     make.add_argument("--split", default="train",
                       help="split name recorded in dataset.json; names other than 'train' draw a disjoint "
                       "stream of scenes, as Procedural(split=...) does on the fly (default train)")
@@ -156,23 +170,38 @@ def run_make_procedural(args: argparse.Namespace) -> int:
         raise ConfigError(f"--size must be at most 4096, got {args.size}")
     output = check_output_dir(args.out, "data make-procedural", overwrite=args.overwrite, legacy=_is_recon3r_dataset)
 
+    import sys
+    import warnings
+
     from recon3r.data.format import read_dataset, write_dataset
     from recon3r.data.multiview import split_seed
     from recon3r.data.procedural import write_procedural
+    from recon3r.data.procedural.texture_library import find_photo_textures, missing_textures_message
     from recon3r.utils.progress import progress
 
+    textures_note = ""
+    if args.textures == "photo":
+        library = find_photo_textures(args.texture_root)
+        if library:
+            packages = sorted({t.package for t in library})
+            textures_note = f"; {len(library)} photos from {', '.join(packages)} (licences in dataset.json)"
+        else:
+            print(f"warning: {missing_textures_message(args.texture_root)}", file=sys.stderr)
+            textures_note = "; procedural textures (no photo package installed)"
     start = time.monotonic()
     bar = iter(progress(range(args.scenes), desc="scenes", total=args.scenes))
-    with output.staged() as staging:
+    with output.staged() as staging, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="no photo textures found")  # printed above
         write_procedural(staging, args.scenes, args.views, size=args.size, seed=split_seed(args.seed, args.split),
-                         kind=args.kind, workers=args.workers, on_scene=lambda _: next(bar, None))
+                         kind=args.kind, workers=args.workers, on_scene=lambda _: next(bar, None),
+                         textures=args.textures, photometric=args.photometric, texture_root=args.texture_root)
         next(bar, None)  # let the progress bar finish
         index = read_dataset(staging)
         write_dataset(staging, index.scenes, splits={args.split: index.scenes},
                       meta={**index.meta, "split": args.split, "base_seed": args.seed})
     elapsed = time.monotonic() - start
-    print(f"wrote {args.scenes} scenes × {args.views} views ({args.kind}, size {args.size}) to {output.path} "
-          f"in {elapsed:.1f} s")
+    print(f"wrote {args.scenes} scenes × {args.views} views ({args.kind}, size {args.size}{textures_note}) to "
+          f"{output.path} in {elapsed:.1f} s")
     return 0
 
 
