@@ -16,6 +16,7 @@ from recon3r.text.captions import (
     load_captions_file,
     normalize_caption,
     parse_caption,
+    scale_caption_focal,
 )
 from recon3r.text.encoders import (
     TEXT_ENCODERS,
@@ -50,4 +51,5 @@ __all__ = [
     "masked_mean",
     "normalize_caption",
     "parse_caption",
+    "scale_caption_focal",
 ]
