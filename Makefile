@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO_OUT ?= out/demo
 
-.PHONY: venv browser test test-fast lint demo benchmarks clean
+.PHONY: venv browser textures test test-fast lint demo benchmarks clean
 
 venv: $(STAMP)
 
@@ -25,7 +25,18 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-test: venv browser
+# Real photos for the sim-to-real generator (`recon3r data make-procedural --textures photo`): Debian's wallpaper
+# packages whose photographs carry free licences (GPL-2+, LGPL-3, CC-BY(-SA), CC0; each file's licence is read
+# from the package and recorded in the generated dataset). Without them the generator falls back to procedural
+# textures with a warning (so a failed install warns here instead of stopping `make test`).
+TEXTURE_PACKAGES := mate-backgrounds plasma-workspace-wallpapers lomiri-wallpapers-16.04 lomiri-wallpapers-20.04
+textures:
+	@dpkg -s $(TEXTURE_PACKAGES) >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $(TEXTURE_PACKAGES) >/dev/null \
+	  || echo "warning: could not install $(TEXTURE_PACKAGES): make-procedural --textures photo falls back to procedural textures" >&2; }
+
+test: venv browser textures
 	$(PY) -m ruff check src tests benchmarks
 	$(PY) -m pytest -q
 

@@ -3,14 +3,19 @@
 Each case renders an analytic scene (`recon3r.align.synthetic`) seen by N cameras on a ring at
 224×224, makes oracle pair predictions for the case's pair graph (true points in camera i's frame,
 a random scale per pair, 1 % depth noise, 3 % low-confidence outliers), and runs
-`recon3r.align.global_align` (spanning-tree initialisation + optimisation). Every case runs in its
-own process, so the peak resident memory it reports belongs to that case alone.
+`recon3r.align.global_align` (spanning-tree initialisation + the dense optimisation, `optimize`, or
+the fast subsample solve, `fast`). Every case runs in its own process, so the peak resident memory
+it reports belongs to that case alone.
 
     .venv/bin/python benchmarks/align.py                                   # the default cases
-    .venv/bin/python benchmarks/align.py --cases 10:complete:300 --threads 2
+    .venv/bin/python benchmarks/align.py --cases 10:complete:300 --modes optimize,fast --threads 2
+    .venv/bin/python benchmarks/align.py --cases 4:complete:300 --baseline-src /path/to/older/src
     .venv/bin/python benchmarks/align.py --device cuda                     # on an accelerator
 
-A case is `N:graph:niter`; the graph is any of `recon3r.pairs` (complete, swin-K, logwin-K, ...).
+A case is `N:graph:niter`; the graph is any of `recon3r.pairs` (complete, swin-K, logwin-K, ...);
+`niter` is the dense mode's step count (the fast mode stops when its cost stops falling). With
+`--baseline-src DIR` every dense case also runs with the `recon3r` package found in DIR (an older
+checkout's `src`), in its own process, and the table gains that row and the per-step speed-up.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import sys
 import time
 
 DEFAULT_CASES = "10:complete:300,20:complete:300,50:swin-5:300"
+DEFAULT_MODES = "optimize,fast"
 
 
 def _rss_mib() -> float:
@@ -40,8 +46,11 @@ def _peak_rss_mib() -> float:
 
 
 def run_case(
-    num_images: int, graph: str, niter: int, size: int, device: str, threads: int, seed: int
+    num_images: int, graph: str, niter: int, size: int, device: str, threads: int, seed: int, mode: str = "optimize",
+    src: str | None = None,
 ) -> dict:
+    if src:
+        sys.path.insert(0, src)  # before the first recon3r import of this (fresh) process
     import numpy as np
     import torch
 
@@ -59,22 +68,26 @@ def run_case(
         getattr(torch, torch.device(device).type).reset_peak_memory_stats()
     rss_before = _rss_mib()
     start = time.perf_counter()
-    scene = global_align(preds, truth.images, niter=niter, device=device, progress=False)
+    scene = global_align(preds, truth.images, mode=mode, niter=niter, device=device, progress=False)
     total = time.perf_counter() - start
     peak = _peak_rss_mib()
     info = scene.metadata["alignment"]
     metrics = relpose_metrics(scene.world_from_cam, truth.world_from_cam)
     rot, trans = relative_pose_errors(scene.world_from_cam, truth.world_from_cam.numpy())
     focal_error = np.abs(scene.intrinsics[:, 0, 0] / truth.intrinsics[:, 0, 0].numpy() - 1) * 100
+    import recon3r
+
     out = {
+        "mode": mode + (" (baseline)" if src else ""),
+        "source": os.path.dirname(os.path.dirname(recon3r.__file__)),
         "N": num_images,
         "graph": graph,
         "pairs": len(pairs),
-        "niter": niter,
+        "niter": info["iterations"],
         "init_s": info["time_init_s"],
         "optimize_s": info["time_optimize_s"],
         "total_s": total,
-        "iter_ms": 1000 * info["time_optimize_s"] / max(niter, 1),
+        "iter_ms": 1000 * info["time_optimize_s"] / max(info["iterations"], 1),
         "rss_inputs_mib": rss_before,
         "rss_peak_mib": peak,
         "rra5": metrics["RRA@5"],
@@ -99,6 +112,10 @@ def _child(queue, *args) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", default=DEFAULT_CASES, help="comma-separated N:graph:niter")
+    parser.add_argument("--modes", default=DEFAULT_MODES, help="comma-separated alignment modes run on every case "
+                        "(optimize = dense, fast)")
+    parser.add_argument("--baseline-src", default=None, metavar="DIR",
+                        help="also run every dense case with the recon3r package in DIR (e.g. an older checkout's src)")
     parser.add_argument("--size", type=int, default=224, help="square image side in pixels")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda")
     parser.add_argument("--threads", type=int, default=torch_threads_default(), help="torch CPU threads")
@@ -106,16 +123,21 @@ def main() -> int:
     args = parser.parse_args()
 
     cases = []
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     for text in args.cases.split(","):
         n, graph, niter = text.strip().split(":")
-        cases.append((int(n), graph, int(niter)))
+        for mode in modes:
+            cases.append((int(n), graph, int(niter), mode, None))
+            if mode == "optimize" and args.baseline_src:
+                cases.append((int(n), graph, int(niter), mode, os.path.abspath(args.baseline_src)))
 
     ctx = mp.get_context("spawn")
     rows, failed = [], False
-    for n, graph, niter in cases:
+    load_before = os.getloadavg()
+    for n, graph, niter, mode, src in cases:
         queue = ctx.Queue()
         proc = ctx.Process(
-            target=_child, args=(queue, n, graph, niter, args.size, args.device, args.threads, args.seed)
+            target=_child, args=(queue, n, graph, niter, args.size, args.device, args.threads, args.seed, mode, src)
         )
         proc.start()
         row = None
@@ -127,12 +149,12 @@ def main() -> int:
                     row = {"error": f"the case's process died with exit code {proc.exitcode}"}
         proc.join()
         if "error" in row:
-            print(f"case {n}:{graph}:{niter} failed: {row['error']}", file=sys.stderr)
+            print(f"case {n}:{graph}:{niter} ({mode}) failed: {row['error']}", file=sys.stderr)
             failed = True
             break
         rows.append(row)
         print(
-            f"done {n}:{graph}:{niter} in {row['total_s']:.1f} s: {row['iter_ms']:.0f} ms/step, "
+            f"done {n}:{graph}:{niter} {row['mode']} in {row['total_s']:.1f} s: {row['iter_ms']:.0f} ms/step, "
             f"RRA@5 {row['rra5']:.1f}, RTA@5 {row['rta5']:.1f}, peak RSS {row['rss_peak_mib']:.0f} MiB",
             file=sys.stderr,
         )
@@ -145,17 +167,25 @@ def main() -> int:
     print(f"### Global alignment on oracle predictions ({args.size}×{args.size}, device {args.device})\n")
     memory_head = "device peak (MiB)" if accelerator else "peak RSS (MiB)"
     print(
-        f"| N | graph | pairs | niter | init (s) | optimise (s) | per step (ms) | {memory_head} | inputs RSS (MiB) "
-        "| RRA@5 | RTA@5 | mean rot err (°) | mean trans err (°) | median focal err (%) | final loss |"
+        f"| N | graph | pairs | mode | steps | init (s) | optimise (s) | total (s) | per step (ms) | {memory_head} "
+        "| inputs RSS (MiB) | RRA@5 | RTA@5 | mean rot err (°) | mean trans err (°) | median focal err (%) | final loss "
+        "| per-step speed-up vs baseline |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         memory = r["device_peak_mib"] if accelerator else r["rss_peak_mib"]
+        baseline = [b for b in rows if b["mode"] == "optimize (baseline)" and (b["N"], b["graph"]) == (r["N"], r["graph"])]
+        ratio = f"{baseline[0]['iter_ms'] / r['iter_ms']:.2f}×" if baseline and r["mode"] == "optimize" else ""
         print(
-            f"| {r['N']} | {r['graph']} | {r['pairs']} | {r['niter']} | {r['init_s']:.1f} | {r['optimize_s']:.1f} "
-            f"| {r['iter_ms']:.0f} | {memory:.0f} | {r['rss_inputs_mib']:.0f} | {r['rra5']:.1f} | {r['rta5']:.1f} "
-            f"| {r['rot_mean']:.3f} | {r['trans_mean']:.3f} | {r['focal_median']:.2f} | {r['loss']:.4f} |"
+            f"| {r['N']} | {r['graph']} | {r['pairs']} | {r['mode']} | {r['niter']} | {r['init_s']:.1f} "
+            f"| {r['optimize_s']:.1f} | {r['total_s']:.1f} | {r['iter_ms']:.0f} | {memory:.0f} | {r['rss_inputs_mib']:.0f} "
+            f"| {r['rra5']:.1f} | {r['rta5']:.1f} | {r['rot_mean']:.3f} | {r['trans_mean']:.3f} | {r['focal_median']:.2f} "
+            f"| {r['loss']:.4f} | {ratio} |"
         )
+    if args.baseline_src:
+        print(f"\nBaseline: the recon3r package in `{os.path.abspath(args.baseline_src)}`.")
+    print(f"\nLoad average before / after: {', '.join(f'{v:.2f}' for v in load_before)} / "
+          f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}.")
     cpu = _cpu_name()
     print(
         f"\nMachine: {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} "

@@ -378,3 +378,119 @@ def write_croco_release(path, croco_kwargs, with_kwargs=True, with_args=True, se
 def croco_release():
     """`write_croco_release(path, croco_kwargs, ...)` (see its docstring)."""
     return write_croco_release
+
+
+def write_sens(path, depths_mm, colours, depth_k, color_k, poses, depth_shift=1000.0, depth_compression=1,
+               color_compression=2):
+    """A ScanNet `.sens` file in the SensorData layout (version 4, little-endian): uint16 depth frames
+    (zlib when `depth_compression` is 1, raw when 0), colour frames (JPEG when 2, PNG when 1), 4×4 float32
+    intrinsics (depth and colour) and cam-to-world poses."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    (dh, dw), (ch, cw) = depths_mm[0].shape, colours[0].shape[:2]
+    with open(path, "wb") as handle:
+        name = b"StructureSensor"
+        handle.write(struct.pack("<IQ", 4, len(name)) + name)
+        for matrix in (color_k, np.eye(4), depth_k, np.eye(4)):
+            full = np.eye(4)
+            full[: np.asarray(matrix).shape[0], : np.asarray(matrix).shape[1]] = matrix
+            handle.write(struct.pack("<16f", *full.astype(np.float32).ravel()))
+        handle.write(struct.pack("<iiIIIIfQ", color_compression, depth_compression, cw, ch, dw, dh, depth_shift,
+                                 len(depths_mm)))
+        for t, (depth, colour, pose) in enumerate(zip(depths_mm, colours, poses)):
+            raw = np.ascontiguousarray(depth, dtype="<u2").tobytes()
+            depth_bytes = zlib.compress(raw) if depth_compression == 1 else raw
+            buffer = io.BytesIO()
+            Image.fromarray(colour).save(buffer, format="JPEG" if color_compression == 2 else "PNG", quality=95)
+            color_bytes = buffer.getvalue()
+            handle.write(struct.pack("<16f", *np.asarray(pose, dtype=np.float32).ravel()))
+            handle.write(struct.pack("<QQQQ", 1000 * t, 1000 * t + 1, len(color_bytes), len(depth_bytes)))
+            handle.write(color_bytes + depth_bytes)
+
+
+def _depth3d_depth(shape, seed, low=0.5, high=4.0):
+    rng = np.random.default_rng(seed)
+    return rng.uniform(low, high, size=shape)
+
+
+def write_raw_depth3d(root, scenes=2, frames=2, size=(16, 12)):
+    """Tiny raw ScanNet, 3D Ken Burns and Taskonomy roots under `root`, in their real formats; returns
+    {"scannet": path, "kenburns": path, "taskonomy": path, "truth": {(dataset, scene, item): (depth m, valid, K)}}.
+
+    Every map has a few invalid pixels of its dataset's kinds: 0 (ScanNet), NaN / inf / 0 (Ken Burns EXR),
+    65535 (Taskonomy). Ken Burns uses the Train-3D README layout (depths/<scene>/<scan>.exr +
+    rgb/<scene>/<scan>.json); Taskonomy the dataset's file names.
+    """
+    import json
+
+    import OpenEXR
+    from PIL import Image
+
+    root = Path(root)
+    width, height = size
+    truth = {}
+    k_depth = np.array([[14.0, 0.0, 7.5], [0.0, 14.5, 5.5], [0.0, 0.0, 1.0]])
+    k_color = np.array([[28.0, 0.0, 15.5], [0.0, 29.0, 11.5], [0.0, 0.0, 1.0]])
+    for s in range(scenes):
+        name = f"scene{s:04d}_00"
+        folder = root / "scannet" / "scans" / name
+        folder.mkdir(parents=True)
+        depths = []
+        for f in range(frames):
+            mm = np.round(_depth3d_depth((height, width), [s, f]) * 1000).astype(np.uint16)
+            mm[0, : 2 + f] = 0
+            depths.append(mm)
+            truth[("scannet", name, str(f))] = (mm / 1000.0, mm > 0, k_depth)
+        colours = [np.full((2 * height, 2 * width, 3), 40 * (f + 1), np.uint8) for f in range(frames)]
+        poses = [np.eye(4) for _ in range(frames)]
+        for f, pose in enumerate(poses):
+            pose[:3, 3] = [f, s, 0.5]
+        write_sens(folder / f"{name}.sens", depths, colours, k_depth, k_color, poses)
+
+        scene = f"kb_scene{s}"
+        (root / "kenburns" / "depths" / scene).mkdir(parents=True)
+        (root / "kenburns" / "rgb" / scene).mkdir(parents=True)
+        for f in range(frames):
+            mm = (_depth3d_depth((height, height), [s, f, 1]) * 1000).astype(np.float32)
+            mm[0, 0], mm[0, 1], mm[1, 0] = np.nan, np.inf, 0.0
+            header = {"compression": OpenEXR.ZIP_COMPRESSION, "type": OpenEXR.scanlineimage}
+            with OpenEXR.File(header, {"Z": mm}) as exr:
+                exr.write(str(root / "kenburns" / "depths" / scene / f"scan{f:02d}.exr"))
+            fov = 50.0 + 10 * f
+            (root / "kenburns" / "rgb" / scene / f"scan{f:02d}.json").write_text(json.dumps({"intSample": f, "fltFov": fov}))
+            valid = np.isfinite(mm) & (mm > 0)
+            focal = height / 2 / np.tan(np.radians(fov) / 2)
+            k = np.array([[focal, 0, (height - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]])
+            truth[("kenburns", scene, f"depths/{scene}/scan{f:02d}.exr")] = (
+                np.where(valid, mm.astype(np.float64), 0) * 0.001, valid, k)
+
+        scene = f"tk_scene{s}"
+        depth_dir = root / "taskonomy" / "depth_zbuffer" / "taskonomy" / scene
+        info_dir = root / "taskonomy" / "point_info" / "taskonomy" / scene
+        depth_dir.mkdir(parents=True)
+        info_dir.mkdir(parents=True)
+        for f in range(frames):
+            raw = np.round(_depth3d_depth((height, height), [s, f, 2]) * 512).astype(np.uint16)
+            raw[-1, :3] = 65535
+            stem = f"point_{f}_view_0_domain"
+            Image.fromarray(raw).save(depth_dir / f"{stem}_depth_zbuffer.png")
+            fov = 0.9 + 0.1 * f
+            (info_dir / f"{stem}_point_info.json").write_text(json.dumps({"field_of_view_rads": fov, "point_uuid": f}))
+            focal = height / 2 / np.tan(fov / 2)
+            k = np.array([[focal, 0, (height - 1) / 2], [0, focal, (height - 1) / 2], [0, 0, 1]])
+            valid = raw != 65535
+            truth[("taskonomy", scene, f"depth_zbuffer/taskonomy/{scene}/{stem}_depth_zbuffer.png")] = (
+                np.where(valid, raw / 512.0, 0), valid, k)
+    return {"scannet": root / "scannet", "kenburns": root / "kenburns", "taskonomy": root / "taskonomy",
+            "truth": truth}
+
+
+@pytest.fixture
+def raw_depth3d(tmp_path):
+    """Raw ScanNet / Ken Burns / Taskonomy roots (two scenes of two maps each) from `write_raw_depth3d`."""
+    pytest.importorskip("OpenEXR", reason="the Ken Burns fixture writes EXR with the OpenEXR package (recon3r[exr])")
+    return write_raw_depth3d(tmp_path / "raw")

@@ -34,6 +34,13 @@ def test_pair_forward_prints_one_row_per_resolution():
 
 def test_align_reaches_exact_poses_on_oracle_predictions():
     out = _run("benchmarks/align.py", "--cases", "4:complete:30", "--threads", "1", "--size", "64")
-    (row,) = _table_rows(out)
-    assert row[:4] == ["4", "complete", "12", "30"]
-    assert float(row[9]) == 100.0  # RRA@5 on oracle pairs
+    dense, fast = _table_rows(out)
+    assert dense[:5] == ["4", "complete", "12", "optimize", "30"] and fast[:4] == ["4", "complete", "12", "fast"]
+    assert float(dense[11]) == 100.0 and float(fast[11]) == 100.0  # RRA@5 on oracle pairs
+
+
+def test_floor_prints_both_dtypes_and_both_paths():
+    rows = _table_rows(_run("benchmarks/floor.py", "--config", "tiny", "--threads", "1", "--repeats", "1"))
+    assert [row[:2] for row in rows] == [["float32", "symmetrized forward"], ["float32", "run_pairs"],
+                                         ["bfloat16", "symmetrized forward"], ["bfloat16", "run_pairs"]]
+    assert rows[0][6] == "1.00×" and float(rows[1][3]) < float(rows[0][3])  # fewer FLOPs per pair

@@ -242,3 +242,47 @@ def test_real_tiny_model_batched_equals_one_pair_at_a_time():
         res1, res2 = model(pairs[0][0].as_model_input(), pairs[0][1].as_model_input())
     torch.testing.assert_close(batched[0].pts_i, res1["pts3d"][0], atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(batched[0].pts_j, res2["pts3d_in_other_view"][0], atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("config", ["tiny_linear", "tiny_dpt"])
+def test_each_image_is_encoded_once_for_all_the_pairs_of_a_graph(config):
+    from recon3r.models import TINY_CONFIGS, AsymmetricCroCo3DStereo
+
+    torch.manual_seed(0)
+    model = AsymmetricCroCo3DStereo(**{**TINY_CONFIGS[config], "landscape_only": False}).eval()  # inference layout
+    gen = torch.Generator().manual_seed(1)
+    shapes = [(32, 48), (32, 48), (48, 32), (32, 48), (48, 32)] if config == "tiny_linear" else [(32, 48)] * 5
+    views = [View(img=torch.rand(1, 3, h, w, generator=gen) * 2 - 1, true_shape=torch.tensor([[h, w]]), idx=i,
+                  instance=str(i), name=f"im{i}.png", transform=None) for i, (h, w) in enumerate(shapes)]
+    pairs = make_pairs(views, graph="complete", symmetrize=True)  # 20 pairs, every image in 8 of them
+    encoded = []
+    encode_image = model.encode_image
+
+    def counting_encode_image(img, true_shape):
+        encoded.append(img.shape[0])
+        return encode_image(img, true_shape)
+
+    model.encode_image = counting_encode_image
+    predictions = run_pairs(model, pairs, batch_size=3, progress=False)
+    assert sum(encoded) == len(views)  # the reference encodes 20 (10 with its symmetrized-batch shortcut)
+    del model.encode_image
+    with torch.no_grad():
+        for (a, b), pred in zip(pairs, predictions):
+            res1, res2 = model({"img": a.img, "true_shape": a.true_shape}, {"img": b.img, "true_shape": b.true_shape})
+            for ours, theirs in ((pred.pts_i, res1["pts3d"][0]), (pred.conf_i, res1["conf"][0]),
+                                 (pred.pts_j, res2["pts3d_in_other_view"][0]), (pred.conf_j, res2["conf"][0])):
+                torch.testing.assert_close(ours, theirs, rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_with_its_own_forward_is_called_as_a_whole():
+    from recon3r.inference import encodes_images_once
+    from recon3r.models import TINY_CONFIGS, AsymmetricCroCo3DStereo
+
+    class OwnForward(AsymmetricCroCo3DStereo):
+        def forward(self, view1, view2):
+            return super().forward(view1, view2)
+
+    plain = AsymmetricCroCo3DStereo(**TINY_CONFIGS["tiny_linear"])
+    assert encodes_images_once(plain) and not encodes_images_once(OwnForward(**TINY_CONFIGS["tiny_linear"]))
+    plain.forward = plain.forward  # wrapped on the instance (a spy): respected
+    assert not encodes_images_once(plain)

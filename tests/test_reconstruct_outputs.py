@@ -115,7 +115,7 @@ def test_the_min_conf_flag_defaults_to_the_config_default(capsys):
 
     with pytest.raises(SystemExit):
         main(["reconstruct", "--help"])
-    assert f"'{ReconstructConfig.min_conf}' (the default)" in " ".join(capsys.readouterr().out.split())
+    assert f"(default: {ReconstructConfig.min_conf})" in " ".join(capsys.readouterr().out.split())
 
 
 def test_shipped_model_keeps_points_on_real_photos_with_default_flags(tmp_path, capsys):

@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("recon3r.commands.convert", "convert an official DUSt3R or Point3R .pth, or a released OpenLRM folder, to safetensors + config.json"),
     "data": ("recon3r.commands.data", "make datasets: procedural scenes or objects, and raw CO3D v2 / MegaScenes prepared for training"),
     "demo": ("recon3r.commands.demo", "serve the web demo (gradio) on 127.0.0.1: upload photos, see and download the 3D scene"),
-    "depth-to-3d": ("recon3r.commands.depth_to_3d", "depth map (.npy / 16-bit PNG) → 3D points: recover its depth shift and focal (LeReS-style), write a PLY"),
+    "depth-to-3d": ("recon3r.commands.depth_to_3d", "depth or disparity maps (.npy, 16-bit PNG, EXR, PFM; a file or a folder) → 3D points: recover the depth shift and focal (LeReS-style), write PLYs"),
     "eval": ("recon3r.commands.eval", "evaluate models and baselines on a benchmark set: one Markdown table, JSON"),
     "reconstruct": ("recon3r.commands.reconstruct", "reconstruct a scene from photos: poses, intrinsics, depth, points, exports"),
     "single-image": ("recon3r.commands.single_image", "one image, a folder or a text prompt → triplane, mesh (PLY, GLB) and turntable (MP4, GIF) with an OpenLRM-compatible model"),

@@ -43,7 +43,11 @@ def run_pairs(
     """Run a DUSt3R-interface pair model over `pairs`; predictions come back in the order of `pairs`.
 
     Pairs whose two images have the same shapes are batched together (at most `batch_size` per call),
-    with a pair and its reverse placed next to each other so a model can encode their images once.
+    with a pair and its reverse placed next to each other. A DUSt3R model (`AsymmetricCroCo3DStereo`
+    and subclasses that keep its `forward` and `encode_pair`) encodes each image once for the whole
+    run, however many pairs it belongs to: the encoder tokens of every image are kept (on the
+    device, N × tokens × enc_dim) and each batch runs only the decoder and heads
+    (`forward_encoded`). Any other model is called as `model(view1, view2)`.
     After each batch only `pts3d`/`conf` are kept, moved to the CPU as float32: memory grows with
     the number of pairs times the output size, never with the model's intermediate features.
     The device is `device` or else the model's parameters' device; `amp_dtype` enables autocast.
@@ -56,13 +60,14 @@ def run_pairs(
         device = module_device(model)
     device = torch.device(device)
     batches = group_pairs(pairs, batch_size)
+    encodings = EncodingCache(model) if encodes_images_once(model) else None
     out: list[PairPrediction | None] = [None] * len(pairs)
     from recon3r.utils.progress import progress as progress_bar
 
     desc = f"pair inference ({len(pairs)} pairs)"
     for number, batch in enumerate(progress_bar(batches, desc=desc, total=len(batches), enabled=progress)):
         raise_if_cancelled(cancel, f"pair inference batch {number + 1} of {len(batches)}")
-        predictions = _run_batch(model, [pairs[k] for k in batch], device, amp_dtype)
+        predictions = _run_batch(model, [pairs[k] for k in batch], device, amp_dtype, encodings)
         for k, prediction in zip(batch, predictions):
             out[k] = prediction
     return out  # type: ignore[return-value]
@@ -102,6 +107,50 @@ def _interleave_reverses(pairs: Sequence[tuple[View, View]], members: list[int])
     return ordered
 
 
+def encodes_images_once(model: torch.nn.Module) -> bool:
+    """True for a DUSt3R pair model whose forward is `encode_pair` then `forward_encoded` (see `run_pairs`)."""
+    from recon3r.models.dust3r import AsymmetricCroCo3DStereo
+
+    cls = type(model)
+    overridden = {"forward", "encode_pair"} & set(vars(model))  # wrapped on the instance (a spy, a hook)
+    return (isinstance(model, AsymmetricCroCo3DStereo) and cls.forward is AsymmetricCroCo3DStereo.forward
+            and cls.encode_pair is AsymmetricCroCo3DStereo.encode_pair and not overridden)
+
+
+class EncodingCache:
+    """Encoder tokens and positions of each image, computed once with `model.encode_image`.
+
+    Keyed by the `View` object (a pair graph shares its views between pairs). `encode(views, device)`
+    encodes the views not seen yet, in one `encode_image` call per tensor shape.
+    """
+
+    def __init__(self, model: torch.nn.Module):
+        self.model = model
+        self.tokens: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._views: list[View] = []  # keeps the keyed views alive, so their ids stay unique
+
+    def encode(self, views: Sequence[View], device: torch.device) -> None:
+        missing: dict[tuple[int, ...], dict[int, View]] = {}
+        for view in views:
+            if id(view) not in self.tokens:
+                missing.setdefault(tuple(view.img.shape), {})[id(view)] = view
+        for group in (list(g.values()) for g in missing.values()):
+            img = torch.cat([v.img for v in group]).to(device, non_blocking=True)
+            shape = torch.cat([v.true_shape for v in group]).to("cpu", torch.int64)
+            feat, pos = self.model.encode_image(img, shape)
+            for b, view in enumerate(group):
+                self.tokens[id(view)] = (feat[b], pos[b])
+                self._views.append(view)
+
+    def pair_encoding(self, batch: Sequence[tuple[View, View]], view1: dict, view2: dict):
+        """The `PairEncoding` of a batch whose views were encoded."""
+        from recon3r.models.dust3r import PairEncoding, true_shape_of
+
+        feat1, pos1 = (torch.stack(t) for t in zip(*(self.tokens[id(a)] for a, _ in batch)))
+        feat2, pos2 = (torch.stack(t) for t in zip(*(self.tokens[id(b)] for _, b in batch)))
+        return PairEncoding(feat1, feat2, pos1, pos2, true_shape_of(view1), true_shape_of(view2))
+
+
 def _stack_views(views: Sequence[View], device: torch.device) -> dict:
     return {
         "img": torch.cat([v.img for v in views]).to(device, non_blocking=True),
@@ -113,7 +162,7 @@ def _stack_views(views: Sequence[View], device: torch.device) -> dict:
 
 
 def _run_batch(model, batch: Sequence[tuple[View, View]], device: torch.device,
-               amp_dtype: torch.dtype | None) -> list[PairPrediction]:
+               amp_dtype: torch.dtype | None, encodings: EncodingCache | None = None) -> list[PairPrediction]:
     # A separate function so that the model's raw outputs (and anything else it returned) are
     # released when it returns, before the next batch runs.
     view1 = _stack_views([p[0] for p in batch], device)
@@ -121,7 +170,11 @@ def _run_batch(model, batch: Sequence[tuple[View, View]], device: torch.device,
     autocast = (torch.autocast(device_type=device.type, dtype=amp_dtype) if amp_dtype is not None
                 else contextlib.nullcontext())
     with torch.inference_mode(), autocast:
-        res1, res2 = model(view1, view2)
+        if encodings is None:
+            res1, res2 = model(view1, view2)
+        else:
+            encodings.encode([v for pair in batch for v in pair], device)
+            res1, res2 = model.forward_encoded(view1, view2, encodings.pair_encoding(batch, view1, view2))
         outputs = [_output(res1, "pts3d", 1), _output(res1, "conf", 1),
                    _output(res2, "pts3d_in_other_view", 2), _output(res2, "conf", 2)]
         outputs = [t.detach().to("cpu", torch.float32) for t in outputs]

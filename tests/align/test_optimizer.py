@@ -96,16 +96,27 @@ def test_optimisation_lowers_the_loss_and_keeps_fixed_values(five_views):
     assert float(model.intrinsics().detach()[1, 0, 0]) == 50.0
 
 
-def test_weighted_distance_sum_matches_plain_autograd():
-    from recon3r.align.optimizer import _WeightedNormSum
+def test_alignment_distance_sum_matches_plain_autograd():
+    from recon3r.align.optimizer import _AlignmentDistanceSum
 
     gen = torch.Generator().manual_seed(0)
-    residual = torch.randn(2, 7, 3, generator=gen, dtype=torch.float64, requires_grad=True)
-    weights = torch.rand(2, 7, generator=gen, dtype=torch.float64)
-    assert torch.autograd.gradcheck(lambda r: _WeightedNormSum.apply(r, weights), (residual,))
-    fused = torch.autograd.grad(_WeightedNormSum.apply(residual, weights), residual)[0]
-    plain = torch.autograd.grad((residual.norm(dim=-1) * weights).sum(), residual)[0]
-    torch.testing.assert_close(fused, plain)
-    zero = torch.zeros(1, 2, 3, dtype=torch.float64, requires_grad=True)
-    grad = torch.autograd.grad(_WeightedNormSum.apply(zero, torch.ones(1, 2, dtype=torch.float64)), zero)[0]
+    f64 = dict(generator=gen, dtype=torch.float64)
+    world = torch.randn(3, 3, 7, **f64, requires_grad=True)  # 3 images, 7 pixels, channels first
+    m = torch.randn(4, 3, 3, **f64, requires_grad=True)
+    t = torch.randn(4, 3, **f64, requires_grad=True)
+    x, w, slots = torch.randn(4, 3, 7, **f64), torch.rand(4, 7, **f64), torch.tensor([0, 2, 2, 1])
+    assert torch.autograd.gradcheck(lambda *a: _AlignmentDistanceSum.apply(*a, x, w, slots), (world, m, t))
+
+    def plain(world, m, t):
+        residual = world[slots] - (m @ x + t[..., None])
+        return (residual.norm(dim=1) * w).sum()
+
+    fused = torch.autograd.grad(_AlignmentDistanceSum.apply(world, m, t, x, w, slots), (world, m, t))
+    for ours, theirs in zip(fused, torch.autograd.grad(plain(world, m, t), (world, m, t))):
+        torch.testing.assert_close(ours, theirs)
+    zero = torch.zeros(1, 3, 2, dtype=torch.float64, requires_grad=True)
+    eye, none = torch.eye(3, dtype=torch.float64)[None], torch.zeros(1, 3, dtype=torch.float64)
+    loss = _AlignmentDistanceSum.apply(zero, eye, none, torch.zeros(1, 3, 2, dtype=torch.float64),
+                                       torch.ones(1, 2, dtype=torch.float64), torch.tensor([0]))
+    grad = torch.autograd.grad(loss, zero)[0]
     assert torch.equal(grad, torch.zeros_like(grad))  # no NaN at a zero residual

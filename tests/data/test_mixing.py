@@ -130,5 +130,6 @@ def test_a_dataset_folder_that_does_not_exist_is_named(tmp_path):
 
 
 def test_whitelist_holds_the_loaders_and_transforms():
-    assert {"Procedural", "MultiView", "Co3d", "MegaScenes", "RenderedObjects", "ColorJitter", "ImgNorm"} == set(DATASETS)
+    assert {"Procedural", "MultiView", "Co3d", "MegaScenes", "RenderedObjects", "DepthSamples", "ColorJitter",
+            "ImgNorm"} == set(DATASETS)
     assert DATASETS["Procedural"] is Procedural

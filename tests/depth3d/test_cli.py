@@ -105,3 +105,55 @@ def test_missing_file_and_help(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["depth-to-3d", "--help"])
     assert "--weights" in capsys.readouterr().out
+
+
+def test_exr_pfm_and_disparity_give_the_same_recovery_as_npy(tmp_path, test_views, capsys):
+    import json
+
+    from recon3r.depth3d.io import load_depth, write_pfm
+
+    openexr = pytest.importorskip("OpenEXR", reason="EXR input needs the OpenEXR package (recon3r[exr])")
+    depth = (test_views[2].depth * 2.0).astype(np.float32)
+    np.save(tmp_path / "d.npy", depth)
+    with openexr.File({"type": openexr.scanlineimage}, {"Z": np.where(depth > 0, depth, np.nan)}) as exr:
+        exr.write(str(tmp_path / "d.exr"))
+    write_pfm(tmp_path / "d.pfm", depth)
+    write_pfm(tmp_path / "disp.pfm", np.where(depth > 0, 1 / np.where(depth > 0, depth, 1), 0))
+    np.testing.assert_array_equal(load_depth(tmp_path / "d.pfm"), load_depth(tmp_path / "d.npy"))
+    np.testing.assert_array_equal(load_depth(tmp_path / "d.exr"), load_depth(tmp_path / "d.npy"))
+    np.testing.assert_allclose(load_depth(tmp_path / "disp.pfm", disparity=True), load_depth(tmp_path / "d.npy"),
+                               rtol=1e-6)
+    focals = []
+    for name, extra in (("d.npy", []), ("d.exr", []), ("d.pfm", []), ("disp.pfm", ["--disparity"])):
+        out = tmp_path / f"{name}.ply"
+        assert main(["depth-to-3d", str(tmp_path / name), "--out", str(out), *extra]) == 0
+        summary = json.loads(out.with_suffix(".json").read_text())
+        assert summary["points"] == len(_ply_vertices(out)) > 0
+        focals.append(summary["focal_px"])
+    capsys.readouterr()
+    np.testing.assert_allclose(focals, focals[0], rtol=1e-5)
+
+
+def test_a_folder_of_maps_gives_one_ply_each_and_their_numbers(tmp_path, test_views, capsys):
+    import json
+
+    maps, images = tmp_path / "maps", tmp_path / "images"
+    maps.mkdir()
+    images.mkdir()
+    for k in range(3):
+        np.save(maps / f"view{k}.npy", test_views[k].depth)
+        Image.fromarray(test_views[k].rgb).save(images / f"view{k}.png")
+    (maps / "notes.txt").write_text("not a map")
+    out = tmp_path / "clouds"
+    assert main(["depth-to-3d", str(maps), "--out", str(out), "--image", str(images)]) == 0
+    assert "wrote 3 point clouds" in capsys.readouterr().out
+    summaries = json.loads((out / "recovery.json").read_text())
+    assert [s["ply"] for s in summaries] == ["view0.ply", "view1.ply", "view2.ply"]
+    for k, summary in enumerate(summaries):
+        vertices = _ply_vertices(out / summary["ply"])
+        assert len(vertices) == summary["points"] and summary["focal_px"] > 0
+        expected = recover_shift_and_focal(test_views[k].depth, None, load_default_model())
+        assert summary["focal_px"] == pytest.approx(float(expected.focal), rel=1e-6)
+    # The output folder is not overwritten without --overwrite.
+    assert main(["depth-to-3d", str(maps), "--out", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err

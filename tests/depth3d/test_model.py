@@ -72,3 +72,33 @@ def test_safetensors_round_trip_gives_identical_outputs(model, tmp_path):
 def test_loading_a_pair_model_as_depth3d_is_refused(tiny_weights):
     with pytest.raises(CheckpointError, match="not the Depth3DModel model"):
         load_depth3d_model(tiny_weights)
+
+
+def test_five_channel_voxel_model_builds_clouds_the_same_way_in_training_and_inference():
+    import numpy as np
+
+    from recon3r.depth3d import recover_shift_and_focal
+    from recon3r.models.depth3d import select_pixels
+
+    torch.manual_seed(0)
+    model = Depth3DModel(point_widths=(8,), head_widths=(8,), num_points=64, input_channels=5, voxel_size=0.2,
+                         init_scale=2.0, predict_scale=True, refine_iterations=2).eval()
+    assert model.heads == ("shift", "focal", "scale")
+    out = model(torch.randn(2, 64, 5))
+    assert set(out) == {"shift", "log_focal_scale", "log_scale"}
+    depth = np.fromfunction(lambda y, x: 1.0 + 0.05 * x + 0.02 * y, (24, 32))
+    result = recover_shift_and_focal(depth, 30.0, model)
+    assert result.median_depth_m is not None and float(result.median_depth_m) > 0
+    # Voxel sampling keeps at most one pixel per voxel before drawing.
+    pixels = select_pixels(depth / np.median(depth), depth > 0, np.array([[30.0, 0, 15.5], [0, 30.0, 11.5], [0, 0, 1]]),
+                           500, np.random.default_rng(0), voxel_size=0.2)
+    assert len(np.unique(pixels, axis=0)) < 500
+
+
+def test_bad_model_options_are_named():
+    from recon3r.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="input_channels must be 3"):
+        Depth3DModel(input_channels=4)
+    with pytest.raises(ConfigError, match="refine_iterations"):
+        Depth3DModel(refine_iterations=0)

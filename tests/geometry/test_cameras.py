@@ -89,3 +89,23 @@ def test_unprojection_gradcheck():
     assert torch.autograd.gradcheck(depth_to_points_with_focal, (depth, focal, principal_point))
     intrinsics = torch.tensor([[5.0, 0, 1.5], [0, 6.0, 1.0], [0, 0, 1]], dtype=torch.float64).repeat(2, 1, 1)
     assert torch.autograd.gradcheck(depth_to_points, (depth, intrinsics.requires_grad_(True)))
+
+
+def test_intrinsics_to_unit_image_matches_region_pixel_centers():
+    from recon3r.geometry.cameras import intrinsics_to_unit_image
+    from recon3r.geometry.rays import region_pixel_centers
+
+    K = torch.tensor([[[50.0, 0.0, 31.5], [0.0, 40.0, 23.5], [0.0, 0.0, 1.0]],
+                      [[30.0, 0.0, 20.0], [0.0, 30.0, 28.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)
+    unit = intrinsics_to_unit_image(K, height=48, width=64)
+    torch.testing.assert_close(unit[0], torch.tensor([[50 / 64, 0, 0.5], [0, 40 / 48, 0.5], [0, 0, 1.0]],
+                                                     dtype=torch.float64))
+    # A point seen at pixel (row i, col j) through K projects, through the unit K, onto that pixel's centre.
+    rows, cols = torch.tensor([0.0, 7.0, 47.0], dtype=torch.float64), torch.tensor([0.0, 40.0, 63.0], dtype=torch.float64)
+    for k, u in zip(K, unit):
+        rays = torch.stack(((cols - k[0, 2]) / k[0, 0], (rows - k[1, 2]) / k[1, 1], torch.ones(3, dtype=torch.float64)), -1)
+        projected = (rays @ u.T)[:, :2]
+        torch.testing.assert_close(projected, torch.stack(((cols + 0.5) / 64, (rows + 0.5) / 48), -1))
+    square = intrinsics_to_unit_image(torch.tensor([[8.0, 0, 3.5], [0, 8.0, 3.5], [0, 0, 1]]), 8, 8)
+    centers = region_pixel_centers(torch.tensor([8.0]), torch.zeros(1, 2), 8)[0]  # (64, 2) (x, y)
+    torch.testing.assert_close(centers.mean(dim=0), square[:2, 2])  # a centred K stays centred: (0.5, 0.5)

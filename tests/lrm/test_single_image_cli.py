@@ -150,3 +150,33 @@ def test_cli_refuses_weights_of_another_system_and_names_its_command(tmp_path, o
     err = capsys.readouterr().err
     assert "not the ModelLRM model" in err and "recon3r stream" in err
     assert not (tmp_path / "o").exists()
+
+
+def test_openlrm_launcher_words_map_onto_the_flags(weights, object_image, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    config = tmp_path / "infer.yaml"
+    config.write_text("source_size: 28\nrender_size: 12\nrender_views: 3\nframe_size: 2\nmesh_size: 12\n"
+                      "mesh_thres: 3.0\nsource_cam_dist: 2.0\nrender_fps: 10\n")
+    code = main(["single-image", "--infer", str(config), f"model_name={weights}", f"image_input={object_image}",
+                 "export_video=true", "export_mesh=false", "render_views=2"])  # a word overrides the YAML
+    assert code == 0, capsys.readouterr().err
+    out = tmp_path / "dumps" / weights.name  # OpenLRM's dump root for an absolute model_name
+    assert not (out / "mesh.ply").exists()
+    with Image.open(out / "turntable.gif") as gif:
+        assert gif.n_frames == 2 and gif.size == (12, 12)
+
+
+@pytest.mark.parametrize("words, message", [
+    (["model_name={w}", "image_input={i}", "export_video=false", "export_mesh=false"], "at least one must be true"),
+    (["--infer", "{c}", "model_name={w}", "image_input={i}"], "unknown setting(s) render_everything"),
+    (["--infer", "missing.yaml", "model_name={w}", "image_input={i}"], "--infer missing.yaml: no such file"),
+    (["{i}", "--weights", "{w}"], "--out is required"),
+    (["{i}", "{i}", "--weights", "{w}", "--out", "o"], "pass one IMAGE or folder, got 2"),
+])
+def test_openlrm_launcher_errors_are_one_line(weights, object_image, tmp_path, monkeypatch, capsys, words, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.yaml").write_text("render_everything: true\n")
+    argv = [w.format(w=weights, i=object_image, c=tmp_path / "bad.yaml") for w in words]
+    assert main(["single-image", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err

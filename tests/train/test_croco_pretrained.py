@@ -75,4 +75,4 @@ def test_train_with_pretrained_croco_prints_the_report_and_dust3r_checkpoint_nam
     stage2 = ["train", *common, "--pretrained", str(out / "checkpoint-best.pth"), "--output_dir", str(tmp_path / "s2")]
     assert main(stage2) == 0
     printed = capsys.readouterr().out
-    assert "(recon3r weights)" in printed and "missing_keys, 0" in printed
+    assert "(recon3r AsymmetricCroCo3DStereo folder)" in printed and "missing_keys, 0" in printed

@@ -64,3 +64,27 @@ def test_torchrun_trains_with_two_processes_and_rank_zero_writes(tmp_path):
     loss_rows = [row for row in (out / "metrics.csv").read_text().splitlines() if ",train," in row and ",loss," in row]
     # 8 samples / (1 per rank x 2 micro-batches x 2 ranks) = 2 steps, each logged once (by rank 0 only).
     assert [row.split(",")[3] for row in loss_rows] == ["1", "2"]
+
+
+POINT3R = (
+    "Point3R(pos_embed='RoPE100', pos_embed_3d='RoPE3D100', pose_head=True, head_type='dpt', output_mode='pts3d+pose', "
+    "enc_embed_dim=32, enc_depth=2, enc_num_heads=2, dec_embed_dim=16, dec_depth=2, dec_num_heads=1, "
+    "memory_dec_num_heads=1, local_mem_size=16, value_enc_depth=2, value_enc_num_heads=2, dpt_feature_dim=16, "
+    "dpt_layer_dims=(8, 16, 16, 32), img_size=(48, 32))"
+)
+
+
+@pytest.mark.slow  # two processes on a 2-core machine
+def test_torchrun_trains_point3r_on_sequences_with_two_processes(tmp_path):
+    out = tmp_path / "stream"
+    sequences = "Procedural(scenes=2, views=6, kind='sequence', size=48, resolution=(48, 32), num_views=4)"
+    run_torchrun([
+        "-m", "recon3r", "train", "--model", POINT3R, "--train_dataset", f"8 @ {sequences}",
+        "--test_dataset", f"2 @ {sequences}", "--batch_size", "2", "--epochs", "1", "--lr", "1e-3",
+        "--clip_grad", "1.0", "--output_dir", str(out), "--device", "cpu", "--log_freq", "1",
+    ])
+    assert (out / "checkpoint-last" / "model.safetensors").is_file()
+    rows = (out / "metrics.csv").read_text().splitlines()
+    # 8 sequences / (2 per rank x 2 ranks) = 2 steps, logged once each by rank 0; then the test set.
+    assert [row.split(",")[3] for row in rows if ",train," in row and ",loss," in row] == ["1", "2"]
+    assert any(",pts3d_error," in row for row in rows if "test:" in row)

@@ -114,6 +114,26 @@ def test_bad_configs_are_refused_with_the_flag_named(tmp_path):
         Trainer(tiny_config(tmp_path, train_dataset=TRAIN_SET.replace("8 @", "1 @"), batch_size=2))
 
 
+def test_clip_grad_bounds_the_gradient_norm_at_each_step(tmp_path):
+    trainer = Trainer(tiny_config(tmp_path, clip_grad=1e-3, test_dataset=""), show_progress=False)
+    norms = []
+    step = trainer.optimizer.step
+
+    def recording_step(*args, **kwargs):
+        grads = [p.grad for p in trainer.model.parameters() if p.grad is not None]
+        norms.append(float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))))
+        return step(*args, **kwargs)
+
+    trainer.optimizer.step = recording_step
+    trainer.backward_micro_batch(next(iter(trainer.train_loader())), sync=True)
+    unclipped = float(torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(p.grad) for p in trainer.model.parameters() if p.grad is not None])))
+    trainer.optimizer_step()
+    assert unclipped > 1e-2 and norms == [pytest.approx(1e-3, rel=1e-3)]
+    with pytest.raises(ConfigError, match="--clip_grad must be >= 0"):
+        tiny_config(tmp_path, clip_grad=-1.0).validate()
+
+
 def test_freeze_encoder_keeps_encoder_weights(tmp_path):
     out = tmp_path / "run"
     config = tiny_config(out, freeze_encoder=True, test_dataset="", max_steps=2)

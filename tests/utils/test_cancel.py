@@ -65,7 +65,8 @@ def test_pair_inference_stops_at_the_next_batch(tiny_weights, photo_paths):
     pairs = make_pairs(load_images([str(p) for p in photo_paths], size=224, show_progress=False), graph="complete",
                        symmetrize=True)
     calls = []
-    hook = model.register_forward_hook(lambda *args: calls.append(1))
+    # One head call per batch of pairs (run_pairs calls forward_encoded, not forward).
+    hook = model.downstream_head1.register_forward_hook(lambda *args: calls.append(1))
     try:
         with pytest.raises(Cancelled, match="pair inference batch 2 of 3"):
             run_pairs(model, pairs, batch_size=2, progress=False, cancel=CancelAfter(2))

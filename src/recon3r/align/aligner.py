@@ -11,17 +11,31 @@ import torch
 
 from recon3r.align.confidence import parse_min_conf, resolve_min_conf
 from recon3r.align.graph import CONF_TRANSFORMS, build_pair_graph
-from recon3r.align.init import initialize
-from recon3r.align.known import parse_known_cameras
+from recon3r.align.init import Initialization, initialize
+from recon3r.align.known import KnownCameras, parse_known_cameras
 from recon3r.align.optimizer import SCHEDULES, SceneOptimizer, run_optimization
 from recon3r.align.pair_viewer import pair_view
+from recon3r.align.sparse import DEFAULT_SUBSAMPLE, fuse_depths, sparse_align
 from recon3r.errors import Recon3rError
 from recon3r.geometry import depth_to_world_points
 from recon3r.inference import PairPrediction
 from recon3r.scene import ImageTransform, Scene
-from recon3r.utils.cancel import CancelCheck
+from recon3r.utils.cancel import CancelCheck, raise_if_cancelled
 
-MODES = ("auto", "pair", "optimize")
+MODES = ("auto", "pair", "optimize", "fast")
+#: `auto` picks the fast mode on the CPU from this many images on (see `choose_mode`).
+FAST_MIN_IMAGES = 12
+
+
+def choose_mode(num_images: int, num_known_poses: int, device: torch.device, *, optimize_pp: bool = False) -> str:
+    """The mode `auto` runs: `pair` for two images without known poses; on the CPU, `fast` from
+    `FAST_MIN_IMAGES` images on (the dense mode's steps cost minutes there: pairs × pixels each);
+    `optimize` (dense) otherwise, and whenever principal points are optimised (only it can)."""
+    if num_images == 2 and num_known_poses == 0:
+        return "pair"
+    if device.type == "cpu" and num_images >= FAST_MIN_IMAGES and not optimize_pp:
+        return "fast"
+    return "optimize"
 
 
 def global_align(
@@ -44,6 +58,7 @@ def global_align(
     seed: int = 0,
     progress: bool = True,
     cancel: CancelCheck | None = None,
+    subsample: int = DEFAULT_SUBSAMPLE,
 ) -> Scene:
     """Put every image of a pair graph into one scene.
 
@@ -54,10 +69,13 @@ def global_align(
             or uint8), or loaded views with an `image` attribute (and optionally `name` and
             `transform`).
         names: N image names; defaults to the views' names or `image_000`, ...
-        mode: `pair` (two images, PnP, no optimisation), `optimize` (spanning-tree
-            initialisation then gradient descent), or `auto`: `pair` for two images without
-            known poses, `optimize` otherwise.
-        niter, lr, schedule: optimiser steps, initial learning rate, `cosine` or `linear` decay.
+        mode: `pair` (two images, PnP, no optimisation), `optimize` (the dense mode:
+            spanning-tree initialisation then gradient descent on every pixel's depth), `fast`
+            (spanning-tree initialisation then a second-order solve of every camera's pose and
+            depth scale on a confident-pixel subsample, `recon3r.align.sparse`), or `auto`:
+            `pair` for two images without known poses, `fast` on the CPU from 12 images on,
+            `optimize` otherwise (`choose_mode`).
+        niter, lr, schedule: dense optimiser steps, initial learning rate, `cosine` or `linear` decay.
         min_conf: images' masks keep pixels whose confidence is ≥ this (also the PnP mask);
             "auto" adapts it to the scene (`recon3r.align.confidence.resolve_min_conf` on the
             per-image confidences). The value used is `metadata["alignment"]["min_conf"]`.
@@ -75,6 +93,7 @@ def global_align(
         progress: show a progress bar while optimising.
         cancel: asked before each optimisation step (see `recon3r.utils.cancel`); raises
             `recon3r.errors.Cancelled` when it returns True.
+        subsample: fast mode: pixels per image the solver uses (at most).
 
     Returns:
         A `Scene`: cam-to-world poses (N, 4, 4), intrinsics (N, 3, 3), depth maps, world points,
@@ -91,6 +110,8 @@ def global_align(
         raise Recon3rError(
             f"unknown confidence transform {conf_mode!r}; expected one of {sorted(CONF_TRANSFORMS)}"
         )
+    if int(subsample) != subsample or subsample < 1:
+        raise Recon3rError(f"subsample must be a positive number of pixels, got {subsample!r}")
     if int(niter) != niter or niter < 0:
         raise Recon3rError(f"niter must be a non-negative integer, got {niter!r}")
     if not lr > 0:
@@ -106,8 +127,11 @@ def global_align(
         device = resolve_device(device)
     graph = build_pair_graph(predictions, [a.shape[:2] for a in arrays], device=device)
     known = parse_known_cameras(graph.num_images, known_intrinsics, known_focals, known_poses)
+    requested = mode
     if mode == "auto":
-        mode = "pair" if graph.num_images == 2 and known.num_poses == 0 else "optimize"
+        mode = choose_mode(graph.num_images, known.num_poses, graph.device, optimize_pp=optimize_pp)
+    if mode == "fast" and optimize_pp:
+        raise Recon3rError("mode 'fast' keeps principal points fixed; use mode='optimize' with optimize_pp")
     if mode == "pair" and graph.num_images != 2:
         raise Recon3rError(
             f"mode 'pair' aligns exactly two images, got {graph.num_images}; use mode='optimize'"
@@ -118,12 +142,29 @@ def global_align(
     rule = min_conf
     min_conf = resolve_min_conf(min_conf, torch.cat([c.reshape(-1) for c in graph.image_confidence()]).cpu().numpy())
     generator = torch.Generator().manual_seed(seed)
-    info: dict[str, Any] = {"mode": mode, "num_pairs": graph.num_edges, "min_conf": min_conf,
-                            "min_conf_rule": str(rule)}
+    info: dict[str, Any] = {"mode": mode, "requested_mode": requested, "num_pairs": graph.num_edges,
+                            "min_conf": min_conf, "min_conf_rule": str(rule)}
     if mode == "pair":
         view = pair_view(graph, known, min_conf=min_conf, generator=generator)
         world_from_cam, intrinsics, depths = view.world_from_cam, view.intrinsics, view.depths
         info.update(reference_pair=list(view.edge), pnp_inlier_ratio=view.inliers, iterations=0)
+    elif mode == "fast":
+        raise_if_cancelled(cancel, "fast alignment")
+        init = initialize(graph, known, min_conf=min_conf, generator=generator)
+        intrinsics = initial_intrinsics(init, known).to(device=graph.device, dtype=torch.float64)
+        info["time_init_s"] = time.perf_counter() - start
+        optimize_start = time.perf_counter()
+        fit = sparse_align(graph, init, known, intrinsics, min_conf=min_conf, conf_mode=conf_mode,
+                           subsample=int(subsample))
+        world_from_cam, depths = fit.world_from_cam.to(graph.dtype), fuse_depths(graph, fit)
+        intrinsics = intrinsics.to(graph.dtype)
+        pixel_sides = 2 * graph.num_edges * fit.subsample
+        info.update(
+            iterations=fit.iterations, subsample=fit.subsample, conf_mode=conf_mode,
+            initial_loss=fit.costs[0][0] / pixel_sides, final_loss=fit.costs[-1][-1] / pixel_sides,
+            losses=[c / pixel_sides for costs in fit.costs for c in costs[1:]],
+            spanning_tree=[list(e) for e in init.tree], time_optimize_s=time.perf_counter() - optimize_start,
+        )  # fmt: skip
     else:
         init = initialize(graph, known, min_conf=min_conf, generator=generator)
         model = SceneOptimizer(graph, known, conf_mode=conf_mode, optimize_pp=optimize_pp)
@@ -180,6 +221,16 @@ def global_align(
         transforms=None if transforms is None else list(transforms),
         metadata={"alignment": info},
     )
+
+
+def initial_intrinsics(init: Initialization, known: KnownCameras) -> torch.Tensor:
+    """(N, 3, 3) K of the initialisation (focals, principal points), known intrinsics and focals as given."""
+    focals, principal = init.focals.detach().cpu().double(), init.principal_points.detach().cpu().double()
+    k = torch.zeros(len(focals), 3, 3, dtype=torch.float64)
+    k[:, 0, 0], k[:, 1, 1], k[:, :2, 2], k[:, 2, 2] = focals[:, 0], focals[:, 1], principal, 1
+    k[known.focal_mask, 0, 0] = known.focals[known.focal_mask, 0].double()
+    k[known.focal_mask, 1, 1] = known.focals[known.focal_mask, 1].double()
+    return torch.where(known.intrinsics_mask[:, None, None], known.intrinsics.double(), k)
 
 
 def _check_points(points: Sequence[torch.Tensor], mode: str) -> None:

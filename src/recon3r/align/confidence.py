@@ -73,3 +73,24 @@ def _round_down(value: float) -> str:
         return f"{value:.3g}"
     digits = max(0, 2 - int(math.floor(math.log10(value))))
     return f"{math.floor(value * 10**digits) / 10**digits:g}"
+
+
+def keep_split(confidences: np.ndarray, errors: np.ndarray, threshold: float) -> dict[str, float]:
+    """How a threshold splits points: kept share, median error of kept and of discarded points, their ratio.
+
+    `confidences` and `errors` are matching arrays (any shape, flattened; non-finite entries are
+    dropped). The ratio kept / discarded is what calibration asks to be small (≤ 0.5: the kept
+    points are at least twice as accurate as the ones thrown away); NaN where a side is empty.
+    """
+    conf = np.asarray(confidences, dtype=np.float64).reshape(-1)
+    err = np.asarray(errors, dtype=np.float64).reshape(-1)
+    if conf.shape != err.shape:
+        raise ValueError(f"confidences {conf.shape} and errors {err.shape} differ in size")
+    finite = np.isfinite(conf) & np.isfinite(err)
+    conf, err = conf[finite], err[finite]
+    kept = conf >= threshold
+    kept_median = float(np.median(err[kept])) if kept.any() else float("nan")
+    dropped_median = float(np.median(err[~kept])) if (~kept).any() else float("nan")
+    return {"kept_fraction": float(kept.mean()) if conf.size else float("nan"), "kept_median_error": kept_median,
+            "discarded_median_error": dropped_median, "error_ratio": kept_median / dropped_median
+            if dropped_median > 0 else float("nan")}

@@ -47,7 +47,7 @@ class _EdgeBucket:
     edges: Tensor  # (E_b,) edge indices
     group: int  # image group holding those images
     slots: Tensor  # (E_b,) position of each edge's image inside the group
-    points: Tensor  # (E_b, H·W, 4) predicted points in camera i's frame, homogeneous (w = 1)
+    points: Tensor  # (E_b, 3, H·W) predicted points in camera i's frame, channels first
     weights: Tensor  # (E_b, H·W) loss weights (transformed confidence)
     conf: Tensor  # (E_b, H·W) raw confidence (for the initial registration)
 
@@ -134,7 +134,7 @@ class SceneOptimizer(nn.Module):
 
         self.buckets = {side: self._make_buckets(graph, side, conf_mode) for side in ("i", "j")}
         self.areas = {
-            side: float(sum(b.points.shape[0] * b.points.shape[1] for b in buckets))
+            side: float(sum(b.weights.numel() for b in buckets))
             for side, buckets in self.buckets.items()
         }
 
@@ -154,9 +154,7 @@ class SceneOptimizer(nn.Module):
                         [self.group_of[graph.edges[e][0 if side == "i" else 1]][1] for e in edges],
                         device=graph.device,
                     ),
-                    points=nn.functional.pad(
-                        torch.stack([points[e].reshape(-1, 3) for e in edges]), (0, 1), value=1.0
-                    ),
+                    points=torch.stack([points[e].reshape(-1, 3).T for e in edges]),
                     weights=confidence_weights(conf, conf_mode).clamp_min(0),  # log of conf < 1
                     conf=conf,
                 )
@@ -183,7 +181,7 @@ class SceneOptimizer(nn.Module):
         for bucket in self.buckets["i"]:
             members = self.groups[bucket.group][1]
             target = torch.stack([points[members[int(slot)]].reshape(-1, 3) for slot in bucket.slots])
-            s, r, t = umeyama(bucket.points[..., :3], target, bucket.conf)
+            s, r, t = umeyama(bucket.points.transpose(1, 2), target, bucket.conf)
             scales[bucket.edges], rotations[bucket.edges], translations[bucket.edges] = s, r, t
 
         if self.norm_pw_scale:
@@ -247,6 +245,10 @@ class SceneOptimizer(nn.Module):
 
     def group_points(self) -> list[Tensor]:
         """World points per image group, (n_g, H·W, 3)."""
+        return [points.transpose(1, 2) for points in self.group_points_planar()]
+
+    def group_points_planar(self) -> list[Tensor]:
+        """World points per image group, channels first: (n_g, 3, H·W)."""
         poses, k = self.world_from_cam(), self.intrinsics()
         out = []
         for g in range(len(self.groups)):
@@ -256,9 +258,9 @@ class SceneOptimizer(nn.Module):
             kg = k[members]
             y = (grid[:, 1] - kg[:, 1, 2, None]) / kg[:, 1, 1, None]
             x = (grid[:, 0] - kg[:, 0, 2, None] - kg[:, 0, 1, None] * y) / kg[:, 0, 0, None]
-            cam = torch.stack([x * depth, y * depth, depth], dim=-1)
+            cam = torch.stack([x * depth, y * depth, depth], dim=1)
             pose = poses[members]
-            out.append(cam @ pose[:, :3, :3].transpose(-1, -2) + pose[:, None, :3, 3])
+            out.append(torch.baddbmm(pose[:, :3, 3, None], pose[:, :3, :3], cam))
         return out
 
     def world_points(self) -> list[Tensor]:
@@ -281,16 +283,16 @@ class SceneOptimizer(nn.Module):
     def forward(self) -> Tensor:
         """The confidence-weighted alignment loss (a scalar)."""
         transforms = self.pair_transforms()
-        world = self.group_points()
+        world = self.group_points_planar()
         loss = 0.0
         for side, buckets in self.buckets.items():
             side_loss = 0.0
             for bucket in buckets:
-                # residual = world − [x 1]·[s·R | s·T]ᵀ in one fused batched product
-                affine = transforms[bucket.edges][:, :3, :].transpose(-1, -2)  # (E_b, 4, 3)
-                target = world[bucket.group].index_select(0, bucket.slots)
-                residual = torch.baddbmm(target, bucket.points, affine, alpha=-1)
-                side_loss = side_loss + _WeightedNormSum.apply(residual, bucket.weights)
+                affine = transforms[bucket.edges]
+                side_loss = side_loss + _AlignmentDistanceSum.apply(
+                    world[bucket.group], affine[:, :3, :3], affine[:, :3, 3], bucket.points, bucket.weights,
+                    bucket.slots,
+                )
             loss = loss + side_loss / self.areas[side]
         if not self.norm_pw_scale:
             # Residuals grow with the scene's scale, so with a free global scale the plain loss
@@ -301,24 +303,35 @@ class SceneOptimizer(nn.Module):
         return loss  # type: ignore[return-value]
 
 
-class _WeightedNormSum(torch.autograd.Function):
-    """Σ w·‖r‖ over (..., 3) residuals r, with a one-multiply backward (w·r/‖r‖; 0 where r = 0).
+class _AlignmentDistanceSum(torch.autograd.Function):
+    """Σ_e Σ_p w_ep·‖X[slot_e, :, p] − (M_e·x_ep + t_e)‖ with a hand-written backward, channels first.
 
-    The same value and gradient as `(r.norm(dim=-1) * w).sum()`, in a third of its backward
-    time and without its intermediate buffers: this sum is most of an optimisation step.
+    X (n, 3, P) world points of n images; M (E, 3, 3) and t (E, 3) the similarity of each edge
+    (s·R, s·T); x (E, 3, P) its predicted points; w (E, P) weights; slots (E,) the image of each edge.
+    The same value and gradients as plain autograd on `(r.norm(dim=1) * w).sum()` (0 where r = 0),
+    in about a third of the time: with the coordinates as planes every operation streams over
+    contiguous rows (an (…, 3) layout makes the norm and the 3×3 products crawl on the CPU), the
+    forward leaves w·r/‖r‖ behind instead of its intermediates, and nothing else is allocated.
     """
 
     @staticmethod
-    def forward(ctx, residual: Tensor, weights: Tensor) -> Tensor:
-        norm = torch.linalg.vector_norm(residual, dim=-1)
-        ctx.save_for_backward(residual, norm, weights)
-        return (norm * weights).sum()
+    def forward(ctx, X: Tensor, M: Tensor, t: Tensor, x: Tensor, w: Tensor, slots: Tensor) -> Tensor:
+        residual = X.index_select(0, slots).sub_(t[:, :, None]).baddbmm_(M, x, alpha=-1)
+        r0, r1, r2 = residual.unbind(1)
+        norm = torch.addcmul(torch.addcmul(r0 * r0, r1, r1), r2, r2).sqrt_()
+        loss = torch.dot(norm.reshape(-1), w.reshape(-1))
+        factor = w / norm.clamp_min_(torch.finfo(norm.dtype).tiny)
+        ctx.save_for_backward(residual.mul_(factor[:, None, :]), x, slots)  # ∂loss/∂r = w·r/‖r‖
+        ctx.num_images = X.shape[0]
+        return loss
 
     @staticmethod
     def backward(ctx, grad: Tensor):
-        residual, norm, weights = ctx.saved_tensors
-        factor = grad * weights / norm.clamp_min(torch.finfo(norm.dtype).tiny)
-        return residual * factor[..., None], None
+        unit, x, slots = ctx.saved_tensors
+        grad_x_world = unit.new_zeros((ctx.num_images, *unit.shape[1:])).index_add_(0, slots, unit).mul_(grad)
+        grad_m = torch.bmm(unit, x.transpose(1, 2)).mul_(-grad)
+        grad_t = unit.sum(-1).mul_(-grad)
+        return grad_x_world, grad_m, grad_t, None, None, None
 
 
 def learning_rate(step: int, niter: int, lr: float, schedule: str, lr_min: float = 1e-6) -> float:

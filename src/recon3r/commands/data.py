@@ -5,7 +5,9 @@
 - `co3d --co3d_dir RAW --output_dir OUT [--single_sequence_subset]`: raw CO3D v2 → what `Co3d` reads
   (DUSt3R's preprocess_co3d.py, same flags);
 - `megascenes --megascenes_dir RAW --output_dir OUT`: MegaScenes COLMAP reconstructions → what
-  `MegaScenes` reads.
+  `MegaScenes` reads;
+- `depth3d -ss SCANNET -sk KENBURNS -st TASKONOMY -ns a,b,c --out OUT`: raw depth datasets → what
+  `DepthSamples` reads (Train-3D's data_gen.py, same flags).
 """
 
 from __future__ import annotations
@@ -32,8 +34,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     make.add_argument("--size", type=int, default=224,
                       help="image size: short side round(0.75·size), long side at least size (default 224)")
     make.add_argument("--seed", type=int, default=0, help="generator seed; the same seed gives identical files")
-    make.add_argument("--kind", choices=("pairs", "sequence", "orbit"), default="pairs",
-                      help="camera paths: views around one object, a walk-through, or an orbit (default pairs)")
+    make.add_argument("--kind", choices=("pairs", "sequence", "orbit", "object", "forward", "indoor", "isolated"),
+                      default="pairs",
+                      help="camera paths: views around one object, a walk-through, an orbit; sim-to-real captures: "
+                      "'object' (one hero object, views on a ring or sphere up to 180 degrees apart, some rolled), "
+                      "'forward' (forward-facing, LLFF-like), 'indoor' (a room walk-through); 'isolated': one object alone with no "
+                      "background (depth only on the object, for depth-to-3D) (default pairs)")
+    make.add_argument("--textures", choices=("procedural", "photo"), default="procedural",
+                      help="surface textures: procedural patterns, or random crops of real photos from Debian's "
+                      "wallpaper packages (`make textures` installs them; without them a warning is printed and "
+                      "procedural textures are used). Each photo's licence and source go into dataset.json")
+    make.add_argument("--texture-root", default="/",
+                      help="where the photo packages are looked up (default /); a folder written by "
+                      "recon3r.data.procedural.texture_library.pack_photo_textures carries them to a machine "
+                      "that cannot install them")
+    make.add_argument("--photometric", action="store_true",
+                      help="photometric realism: coloured lights, soft shadows, highlights, and a simulated camera "
+                      "per view (exposure, white balance, vignetting, blur, noise, JPEG); depth and cameras stay exact")
     make.add_argument("--split", default="train",
                       help="split name recorded in dataset.json; names other than 'train' draw a disjoint "
                       "stream of scenes, as Procedural(split=...) does on the fly (default train)")
@@ -84,6 +101,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     mega.add_argument("--quiet", action="store_true", help="no progress bars")
     mega.set_defaults(_data_run=run_megascenes)
 
+    depth = sub.add_parser(
+        "depth3d",
+        help="raw ScanNet .sens / 3D Ken Burns EXR / Taskonomy PNG depth → depth maps + intrinsics for depth-to-3D training",
+        description="Prepare depth-to-3D training data as Train-3D's data_gen.py does (same flags): -ns a,b,c depth "
+        "maps from ScanNet (ROOT/scans/<scene>/<scene>.sens), 3D Ken Burns (ROOT/depths/<scene>/*.exr + "
+        "ROOT/rgb/<scene>/*.json, or the dataset as downloaded) and Taskonomy (ROOT/depth_zbuffer/taskonomy/<scene>/"
+        "*.png + ROOT/point_info/taskonomy/<scene>/*.json), spread equally over each dataset's scenes. Writes "
+        "OUT/depths/NNNNNN.npz (keys depth [metres, 0 = invalid], valid, and image / world_from_cam when known), "
+        "OUT/intrinsics/NNNNNN.npy (3x3 K), OUT/dataset.json (provenance), and the scale and focal distributions "
+        "(scales.npy, focals.npy, distributions.png). Invalid depth (0, NaN, inf, Taskonomy's 65535) is masked. "
+        "Rerunning on OUT resumes: samples already written are skipped. Read the result with "
+        "DepthSamples(ROOT='OUT', split='train'). EXR needs the OpenEXR package (pip install 'recon3r[exr]').",
+    )
+    depth.add_argument("-ss", "--src-scannet", dest="scannet", default=None, help="raw ScanNet folder (holding scans/)")
+    depth.add_argument("-sk", "--src-kenburns", "--src-kenberns", dest="kenburns", default=None,
+                       help="raw 3D Ken Burns folder (holding depths/ and rgb/, or the downloaded scene folders)")
+    depth.add_argument("-st", "--src-taskonomy", "--src-takonomy", dest="taskonomy", default=None,
+                       help="raw Taskonomy folder (holding depth_zbuffer/taskonomy/ and point_info/taskonomy/)")
+    depth.add_argument("-ns", "--nbr-samples", dest="samples", required=True,
+                       help="samples from ScanNet, Ken Burns and Taskonomy, comma-separated (e.g. 1000,500,500)")
+    depth.add_argument("--out", required=True,
+                       help="output folder: new or empty, or an earlier `recon3r data depth3d` output to resume")
+    depth.add_argument("--kenburns_unit", type=float, default=0.001,
+                       help="metres per unit of the Ken Burns EXR depth (default 0.001: millimetres, as Train-3D reads it)")
+    depth.add_argument("--overwrite", "--force", dest="overwrite", action="store_true",
+                       help="start over instead of resuming (the previous output is kept until the new one is complete)")
+    depth.add_argument("--quiet", action="store_true", help="no progress bar")
+    depth.set_defaults(_data_run=run_depth3d)
+
     objects = sub.add_parser(
         "make-objects",
         help="render procedural objects in MIRA's rendered-objects layout (RGBA renders + cameras), for RenderedObjects",
@@ -124,23 +170,38 @@ def run_make_procedural(args: argparse.Namespace) -> int:
         raise ConfigError(f"--size must be at most 4096, got {args.size}")
     output = check_output_dir(args.out, "data make-procedural", overwrite=args.overwrite, legacy=_is_recon3r_dataset)
 
+    import sys
+    import warnings
+
     from recon3r.data.format import read_dataset, write_dataset
     from recon3r.data.multiview import split_seed
     from recon3r.data.procedural import write_procedural
+    from recon3r.data.procedural.texture_library import find_photo_textures, missing_textures_message
     from recon3r.utils.progress import progress
 
+    textures_note = ""
+    if args.textures == "photo":
+        library = find_photo_textures(args.texture_root)
+        if library:
+            packages = sorted({t.package for t in library})
+            textures_note = f"; {len(library)} photos from {', '.join(packages)} (licences in dataset.json)"
+        else:
+            print(f"warning: {missing_textures_message(args.texture_root)}", file=sys.stderr)
+            textures_note = "; procedural textures (no photo package installed)"
     start = time.monotonic()
     bar = iter(progress(range(args.scenes), desc="scenes", total=args.scenes))
-    with output.staged() as staging:
+    with output.staged() as staging, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="no photo textures found")  # printed above
         write_procedural(staging, args.scenes, args.views, size=args.size, seed=split_seed(args.seed, args.split),
-                         kind=args.kind, workers=args.workers, on_scene=lambda _: next(bar, None))
+                         kind=args.kind, workers=args.workers, on_scene=lambda _: next(bar, None),
+                         textures=args.textures, photometric=args.photometric, texture_root=args.texture_root)
         next(bar, None)  # let the progress bar finish
         index = read_dataset(staging)
         write_dataset(staging, index.scenes, splits={args.split: index.scenes},
                       meta={**index.meta, "split": args.split, "base_seed": args.seed})
     elapsed = time.monotonic() - start
-    print(f"wrote {args.scenes} scenes × {args.views} views ({args.kind}, size {args.size}) to {output.path} "
-          f"in {elapsed:.1f} s")
+    print(f"wrote {args.scenes} scenes × {args.views} views ({args.kind}, size {args.size}{textures_note}) to "
+          f"{output.path} in {elapsed:.1f} s")
     return 0
 
 
@@ -183,6 +244,29 @@ def run_megascenes(args: argparse.Namespace) -> int:
     print(report.summary(f"MegaScenes images → {args.output_dir}"))
     out = args.output_dir
     print(f"read it with MegaScenes('{out}/{args.split}_pairs.pkl', '{out}/{args.split}_images.pkl', split='{args.split}')")
+
+def run_depth3d(args: argparse.Namespace) -> int:
+    from recon3r.data.prepare.depth3d import Depth3DPrepareConfig, prepare_depth3d
+    from recon3r.errors import ConfigError
+
+    try:
+        samples = tuple(int(n) for n in args.samples.split(","))
+    except ValueError:
+        raise ConfigError(f"-ns must be three comma-separated integers (ScanNet,KenBurns,Taskonomy), got {args.samples!r}") from None
+    if len(samples) != 3:
+        raise ConfigError(f"-ns must be three comma-separated integers (ScanNet,KenBurns,Taskonomy), got {args.samples!r}")
+    if not args.kenburns_unit > 0:
+        raise ConfigError(f"--kenburns_unit must be positive, got {args.kenburns_unit}")
+    config = Depth3DPrepareConfig(out=args.out, samples=samples, scannet=args.scannet, kenburns=args.kenburns,
+                                  taskonomy=args.taskonomy, kenburns_unit=args.kenburns_unit,
+                                  overwrite=args.overwrite, progress=not args.quiet)
+    report = prepare_depth3d(config)
+    print(report.summary(Path(args.out)))
+    print(f"distributions: {Path(args.out) / 'scales.npy'}, {Path(args.out) / 'focals.npy'}, "
+          f"{Path(args.out) / 'distributions.png'}")
+    print(f"read it with DepthSamples(ROOT='{args.out}', split='train') (and split='test')")
+    return 0
+
 
 def run_make_objects(args: argparse.Namespace) -> int:
     import time

@@ -4,7 +4,9 @@ An OpenLRM-compatible `ModelLRM` (a released OpenLRM folder, or a recon3r one) t
 into a triplane, a mesh (PLY, GLB, vertex colours) and a turntable (MP4, GIF). With `--prompt`, a
 local diffusers pipeline makes the image first. MIRA's `test.py` flags work as aliases:
 `--checkpoint_path`, `--config_path`, `--mode text|image`, `--input`, `--output_path`,
-`--export_video`, `--export_mesh` (giving either export flag limits the outputs to those).
+`--export_video`, `--export_mesh` (giving either export flag limits the outputs to those). OpenLRM's
+launcher form works too: `--infer CONFIG` (its inference YAML) and `key=value` words (`model_name=DIR`,
+`image_input=IMG`, `export_video=true`, ...; see `recon3r.seeds.apply_openlrm_launch`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("image", nargs="?", default=None, help="an image of one object, or a folder of images")
+    parser.add_argument("image", nargs="*", default=None, metavar="IMAGE",
+                        help="an image of one object, or a folder of images (OpenLRM's key=value words also go here)")
+    parser.add_argument("--infer", dest="openlrm_infer", default=None, metavar="CONFIG",
+                        help="OpenLRM's inference YAML (configs/infer-b.yaml: source_size, render_size, render_views, "
+                        "render_fps, frame_size, mesh_size, mesh_thres, source_cam_dist), with its key=value words "
+                        "(model_name=DIR, image_input=IMG, export_video=true, ...); --out defaults to dumps/MODEL_NAME")
     parser.add_argument("--input", default=None,
                         help="an image or folder (--mode image), or the prompt (--mode text); alias of IMAGE / --prompt")
     parser.add_argument("--mode", choices=("image", "text"), default=None,
@@ -30,8 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ModelLRM weights: a folder (config.json + model.safetensors), or the weights file")
     parser.add_argument("--config_path", "--config-path", dest="config_path", default=None,
                         help="the model's config.json when it is not beside the weights")
-    parser.add_argument("--out", "--output_path", "--output-path", dest="out", required=True,
-                        help="output folder (one sub-folder per image when IMAGE is a folder)")
+    parser.add_argument("--out", "--output_path", "--output-path", dest="out", default=None,
+                        help="output folder (one sub-folder per image when IMAGE is a folder); required")
     parser.add_argument("--export_video", "--export-video", dest="export_video", action="store_true",
                         help="write the turntable (MP4 + GIF); with --export_mesh, only what is asked")
     parser.add_argument("--export_mesh", "--export-mesh", dest="export_mesh", action="store_true",
@@ -66,8 +73,16 @@ def run(args: argparse.Namespace) -> int:
     from recon3r.lrm.preprocess import load_image
     from recon3r.lrm.reconstruct import SingleImageOptions, reconstruct_single, write_outputs
     from recon3r.models.checkpoint import load_model
+    from recon3r.seeds import apply_openlrm_launch, split_openlrm_words
     from recon3r.utils.checks import check_single_image_options
 
+    paths, overrides = split_openlrm_words(args.image or [])
+    if len(paths) > 1:
+        raise ConfigError(f"pass one IMAGE or folder, got {len(paths)}: {' '.join(paths)}")
+    args.image = paths[0] if paths else None
+    apply_openlrm_launch(args, args.openlrm_infer, overrides)
+    if args.out is None:
+        raise ConfigError("--out is required: the output folder (MIRA's --output_path)")
     prompt, source = _resolve_input(args, ConfigError)
     if prompt is not None and args.text_to_image is None:
         from recon3r.lrm.text_to_image import NO_PIPELINE

@@ -36,6 +36,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="comma-separated scene exports among ply, glb, colmap, nerfstudio, npz "
                         "(default: ply,colmap,nerfstudio,npz)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, or auto (default: cpu)")
+    parser.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default="float32",
+                        help="precision of the transformer blocks: bfloat16 about twice as fast on CPUs with bf16 "
+                        "support (weights cast once; norms, heads, memory and poses stay float32); float16 needs an "
+                        "accelerator (default: float32)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -56,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     check_formats(formats)
     output = check_output_dir(args.out, "stream", inputs=[*args.frames, args.weights], overwrite=args.overwrite)
     max_pointers = DEFAULT_MAX_POINTERS if args.max_pointers is None else (args.max_pointers or None)
-    model = load_model(args.weights, device=args.device, expect="Point3R", model=args.model)
+    model = load_model(args.weights, device=args.device, expect="Point3R", model=args.model, dtype=args.dtype)
     frames = args.frames[0] if len(args.frames) == 1 else args.frames
     result = reconstruct_stream(frames, model, size=args.size, max_pointers=max_pointers, every=args.every,
                                 max_frames=args.max_frames, show_progress=not args.quiet)

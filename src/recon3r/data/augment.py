@@ -20,11 +20,16 @@ from PIL import Image
 Resolution = tuple[int, int]  # (width, height)
 
 
-def normalize_resolutions(resolution: int | Sequence[int] | Sequence[Sequence[int]]) -> list[Resolution]:
-    """`224` → [(224, 224)]; `(512, 384)` → [(512, 384)]; a list of (W, H) stays a list.
+def normalize_resolutions(resolution: int | Sequence[int] | Sequence[Sequence[int]] | None
+                          ) -> list[Resolution | None]:
+    """`224` → [(224, 224)]; `(512, 384)` → [(512, 384)]; a list of (W, H) stays a list; None → [None].
 
     Entries keep their orientation: (288, 512) is a portrait resolution (true layout, no transpose).
+    None keeps every view at its stored size, uncropped: for tasks whose collator takes views of
+    any size (depth-to-3D), not for those that stack images.
     """
+    if resolution is None:
+        return [None]
     if isinstance(resolution, (int, np.integer)):
         items: list = [(int(resolution), int(resolution))]
     elif isinstance(resolution, (tuple, list)) and len(resolution) == 2 and all(

@@ -54,7 +54,8 @@ class MultiViewDataset(MixableDataset):
 
     Args:
         split: which split to read (loader-specific).
-        resolution: 224, (W, H), or a list of (W, H) (aspect-ratio-aware training; see `augment`).
+        resolution: 224, (W, H), or a list of (W, H) (aspect-ratio-aware training; see `augment`);
+            None: each view at its stored size, uncropped.
         transform: photometric augmentation, `ColorJitter` (class or instance) or `ImgNorm` (none).
         aug_crop: random zoom jitter in pixels (DUSt3R's `aug_crop`), 0 = off.
         mask_bg: zero the depth outside the foreground mask: True, False or 'rand' (per item).
@@ -166,7 +167,7 @@ class MultiViewDataset(MixableDataset):
         }
 
     def __repr__(self) -> str:
-        res = ";".join(f"{w}x{h}" for w, h in self.resolutions)
+        res = ";".join("native" if r is None else f"{r[0]}x{r[1]}" for r in self.resolutions)
         return f"{type(self).__name__}({len(self)} items, split={self.split!r}, resolutions=[{res}])"
 
 

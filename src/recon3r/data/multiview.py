@@ -138,9 +138,12 @@ class Procedural(MultiView):
 
     Args:
         ROOT: folder written by make-procedural, or None to render on the fly.
-        scenes, views, kind, size: on the fly only: number of scenes, views per scene,
-            camera path ('pairs', 'sequence', 'orbit') and image size (see `procedural.image_size`).
+        scenes, views, kind, size: on the fly only: number of scenes, views per scene, camera path
+            (`procedural.KINDS`: 'pairs', 'sequence', 'orbit', 'object', 'forward', 'indoor', 'isolated': one object alone, depth only on it) and image
+            size (see `procedural.image_size`).
         scene_seed: generator seed (on the fly).
+        textures, photometric: on the fly only: sim-to-real options of `procedural.generate_scene`
+            ('photo' textures from the installed wallpaper packages; a simulated camera per view).
         Other keyword arguments: see `MultiView`.
     """
 
@@ -148,7 +151,7 @@ class Procedural(MultiView):
 
     def __init__(self, ROOT: str | None = None, *, scenes: int = 100, views: int = 10, kind: str = "pairs",
                  size: int = 224, scene_seed: int = 0, caption_noise: float = 0.0, caption_dropout: float = 0.0,
-                 cache_views: int = 16, **kwargs: Any):
+                 cache_views: int = 16, textures: str = "procedural", photometric: bool = False, **kwargs: Any):
         super().__init__(ROOT, **kwargs)
         if caption_noise < 0 or not 0 <= caption_dropout <= 1:
             raise ValueError(f"need caption_noise >= 0 and 0 <= caption_dropout <= 1, got {caption_noise}, "
@@ -163,7 +166,8 @@ class Procedural(MultiView):
             if scenes < 1 or views < 1:
                 raise ValueError(f"need scenes >= 1 and views >= 1, got {scenes}, {views}")
             seed = split_seed(scene_seed, self.split)
-            self.generated = [generate_scene(seed, i, kind, views, size) for i in range(scenes)]
+            self.generated = [generate_scene(seed, i, kind, views, size, textures=textures, photometric=photometric)
+                              for i in range(scenes)]
             self._set_scenes([_SceneInfo(g.name, g.kind, views, overlap_matrix(g.spec, g.cameras))
                               for g in self.generated])
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from recon3r.data.augment import ColorJitter, ImgNorm
 from recon3r.data.co3d import Co3d
+from recon3r.data.depth_samples import DepthSamples
 from recon3r.data.megascenes import MegaScenes
 from recon3r.data.mixing import MixableDataset
 from recon3r.data.multiview import MultiView, Procedural
@@ -21,6 +22,7 @@ from recon3r.errors import ConfigError
 #: Spec name -> dataset class or image transform.
 DATASETS: dict[str, Any] = {
     "Co3d": Co3d,
+    "DepthSamples": DepthSamples,
     "MegaScenes": MegaScenes,
     "MultiView": MultiView,
     "Procedural": Procedural,

@@ -4,10 +4,14 @@
     result = recover_shift_and_focal(depth)          # (H, W) or (B, H, W), numpy or torch
     result.points                                    # camera-frame cloud, OpenCV axes, input's depth unit
 
-Steps (LeReS, Yin et al. CVPR 2021): normalise the depth to median 1 over valid pixels, unproject
-`num_points` random valid pixels with the guessed focal, let the shift network predict the shift,
-apply it, unproject again and let the focal network predict the focal scale. The depth's overall
-scale stays unknown; the outputs keep the input's unit.
+Steps (LeReS, Yin et al. CVPR 2021): normalise the depth to median 1 over valid pixels, pick
+`num_points` pixels the model's way (random, or one per voxel), unproject them with the guessed
+focal, let the shift network predict the shift, apply it, unproject again and let the focal
+network predict the focal scale (f = f_guess · scale). A model saved with `refine_iterations` = k
+repeats this k times, each round from the previous round's corrected depth and focal, as LeReS's
+demo refines its focal and shift in turn; the shipped model's `config.json` says how many rounds it
+was validated with. The depth's overall scale stays unknown (a model with a scale network also
+predicts the median depth in metres); the outputs keep the input's unit.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from torch import Tensor
 from recon3r.geometry.cameras import depth_to_points, image_center, intrinsics_from_focal, unproject_pixels
 from recon3r.geometry.depth_shift import apply_correction
 from recon3r.geometry.focal import focal_from_fov
-from recon3r.models.depth3d import Depth3DModel
+from recon3r.models.depth3d import Depth3DModel, cloud_features, select_pixels
 
 MIN_VALID_PIXELS = 16
 
@@ -40,6 +44,7 @@ class Recovery:
     focal_guess: Tensor  # (B,) pixels
     points: Tensor  # (B, H, W, 3) camera-frame points (OpenCV axes); 0 where invalid
     valid: Tensor  # (B, H, W) bool: input depth > 0, finite, and corrected depth > 0
+    median_depth_m: Tensor | None = None  # (B,) metres: the scale network's median depth (models with one)
 
 
 @functools.lru_cache(maxsize=1)
@@ -133,36 +138,51 @@ def recover_shift_and_focal(
     mask_cpu = mask.cpu()
     medians = torch.stack([depth64[b][mask_cpu[b]].median() for b in range(batch)])
     normalised = depth64 / medians[:, None, None]
-    generator = np.random.default_rng(seed)
-    pixels, sampled = [], []
-    for b in range(batch):
-        rows, cols = np.nonzero(mask_cpu[b].numpy())
-        pick = generator.choice(len(rows), size=model.num_points, replace=len(rows) < model.num_points)
-        pixels.append(np.stack([cols[pick], rows[pick]], axis=1))
-        sampled.append(normalised[b, rows[pick], cols[pick]])
-    pixels_t = torch.as_tensor(np.stack(pixels), dtype=torch.float64)
-    sampled_t = torch.stack(sampled)
-
     guess_k = intrinsics_from_focal(guess, height, width, centre)
+    generator = np.random.default_rng(seed)
+    pixels_t = torch.as_tensor(np.stack([
+        select_pixels(normalised[b].numpy(), mask_cpu[b].numpy(), guess_k[b].numpy(), model.num_points, generator,
+                      model.voxel_size) for b in range(batch)]), dtype=torch.float64)
+    rows, cols = pixels_t[..., 1].long(), pixels_t[..., 0].long()
+    sampled = torch.stack([depth64[b, rows[b], cols[b]] for b in range(batch)])  # (B, N), the input's unit
 
-    def run(net, d: Tensor) -> Tensor:
-        points = unproject_pixels(pixels_t, d, guess_k)
+    def run(net, d: Tensor, focal: Tensor) -> Tensor:
+        k = intrinsics_from_focal(focal, height, width, centre)
+        points = cloud_features(unproject_pixels(pixels_t, d, k), pixels_t, centre, (height, width),
+                                model.input_channels)
         return net(points.to(param.device, param.dtype)).to("cpu", torch.float64)
 
-    relative_shift = run(model.predict_shift, sampled_t)
-    log_scale = run(model.predict_log_focal_scale, (sampled_t + relative_shift[:, None]).clamp_min(1e-3))
-    focal_scale = log_scale.exp()
-    shift = relative_shift * medians
+    # Rounds of shift-then-focal recovery (`model.refine_iterations`): each round renormalises the
+    # current corrected depth to median 1, predicts the shift still missing with the current focal,
+    # then the focal factor still missing on the shift-corrected cloud.
+    shift = torch.zeros(batch, dtype=torch.float64)
+    focal = guess.clone()
+    log_scale = None
+    for _ in range(model.refine_iterations):
+        median = medians + shift  # the median of the current corrected depth (a shift keeps the order)
+        current = (sampled + shift[:, None]) / median[:, None]
+        step = run(model.predict_shift, current, focal)
+        shift = shift + step * median
+        corrected = (current + step[:, None]).clamp_min(1e-3)
+        if model.predict_scale:
+            log_scale = run(model.predict_log_scale, corrected, focal)
+        focal = focal * run(model.predict_log_focal_scale, corrected, focal).exp()
+    relative_shift = shift / medians
+    focal_scale = focal / guess
 
     corrected, focal = apply_correction(depth64, guess, shift, focal_scale)
     out_valid = mask_cpu & (corrected > 0)
     corrected = torch.where(out_valid, corrected, torch.zeros_like(corrected))
     points = depth_to_points(corrected, intrinsics_from_focal(focal, height, width, centre)) * out_valid[..., None]
+    metric = None
+    if log_scale is not None:  # the predicted median depth in metres, of the corrected depth
+        metric = log_scale.exp()
 
     dtype, device = depth_t.dtype, depth_t.device
     fields = dict(depth=corrected, focal=focal, shift=shift, relative_shift=relative_shift, focal_scale=focal_scale,
-                  focal_guess=guess, points=points, valid=out_valid)
-    fields = {k: v.to(device) if v.dtype == torch.bool else v.to(device, dtype) for k, v in fields.items()}
+                  focal_guess=guess, points=points, valid=out_valid, median_depth_m=metric)
+    fields = {k: None if v is None else v.to(device) if v.dtype == torch.bool else v.to(device, dtype)
+              for k, v in fields.items()}
     if unbatched:
-        fields = {k: v[0] for k, v in fields.items()}
+        fields = {k: None if v is None else v[0] for k, v in fields.items()}
     return Recovery(**fields)

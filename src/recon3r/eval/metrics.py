@@ -12,10 +12,11 @@ Groups:
 - relative pose: `rotation_angle`, `translation_angle`, `relative_pose_errors`, `accuracy_at`,
   `mean_average_accuracy`, `relpose_metrics`;
 - point clouds: `nearest_neighbor_distances`, `pointmap_normals`, `pca_normals`,
-  `align_point_clouds`, `icp`, `pointcloud_metrics`;
+  `align_point_clouds`, `icp`, `pointcloud_metrics`, `chamfer_distance`;
 - depth: `align_depth`, `depth_errors`, `depth_metrics`;
 - trajectories: `align_trajectory`, `transform_poses`, `absolute_trajectory_error`,
-  `relative_pose_error`, `trajectory_metrics`.
+  `relative_pose_error`, `trajectory_metrics`;
+- images (novel views): `psnr`, `ssim`, `mask_iou`, `novel_view_metrics`.
 """
 
 from __future__ import annotations
@@ -465,6 +466,15 @@ def pointcloud_metrics(
     }
 
 
+def chamfer_distance(pred_points: Array, gt_points: Array) -> dict[str, float]:
+    """Chamfer distance of two (N, 3), (M, 3) clouds in one frame and unit, no alignment:
+    `acc` = mean over p of d(p, GT), `comp` = mean over g of d(g, pred), `chamfer` = (acc + comp) / 2
+    (the definitions of `pointcloud_metrics`)."""
+    acc = float(nearest_neighbor_distances(pred_points, gt_points)[0].mean())
+    comp = float(nearest_neighbor_distances(gt_points, pred_points)[0].mean())
+    return {"acc": acc, "comp": comp, "chamfer": (acc + comp) / 2}
+
+
 def _np(x: Array) -> np.ndarray:
     return x.detach().cpu().numpy() if isinstance(x, Tensor) else np.asarray(x)
 
@@ -728,3 +738,69 @@ def trajectory_metrics(
         "rpe_trans": _float(trans),
         "rpe_rot": _float(rot),
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Images (novel views)
+
+
+def _images(pred: Array, gt: Array) -> tuple[Tensor, Tensor]:
+    """Two (..., H, W, C) images in [0, 1] of one shape → float64 (B, C, H, W) tensors."""
+    p = _tensor(pred, "pred").double()
+    g = _tensor(gt, "gt").double().to(p.device)
+    if p.shape != g.shape or p.ndim < 3:
+        raise ValueError(f"pred and gt must be (..., H, W, C) images of one shape, got {tuple(p.shape)}, {tuple(g.shape)}")
+    return p.reshape(-1, *p.shape[-3:]).permute(0, 3, 1, 2), g.reshape(-1, *g.shape[-3:]).permute(0, 3, 1, 2)
+
+
+def psnr(pred: Array, gt: Array, max_value: float = 1.0) -> float:
+    """Peak signal-to-noise ratio 10·log10(max² / MSE) in dB over all pixels and channels of
+    (..., H, W, C) images in [0, max_value]; +inf for identical images."""
+    p, g = _images(pred, gt)
+    mse = float(((p - g) ** 2).mean())
+    return float("inf") if mse == 0 else float(10 * np.log10(max_value**2 / mse))
+
+
+def ssim(pred: Array, gt: Array, max_value: float = 1.0, window: int = 11, sigma: float = 1.5) -> float:
+    """Structural similarity (Wang et al., TIP 2004) of (..., H, W, C) images in [0, max_value].
+
+    Per channel, local means, variances and covariance are taken with a `window`² Gaussian of
+    std `sigma` over the positions where it fits inside the image ("valid", as the reference
+    MATLAB code); SSIM = (2·μp·μg + C1)(2·σpg + C2) / ((μp² + μg² + C1)(σp² + σg² + C2)) with
+    C1 = (0.01·max)², C2 = (0.03·max)², averaged over positions, channels and images. Images
+    smaller than the window use a window of their smaller side.
+    """
+    p, g = _images(pred, gt)
+    size = min(window, p.shape[-1], p.shape[-2])
+    coords = torch.arange(size, dtype=torch.float64, device=p.device) - (size - 1) / 2
+    kernel_1d = torch.exp(-(coords**2) / (2 * sigma**2))
+    kernel_1d = kernel_1d / kernel_1d.sum()
+    channels = p.shape[1]
+    kernel = (kernel_1d[:, None] * kernel_1d[None, :]).expand(channels, 1, size, size)
+
+    def blur(x: Tensor) -> Tensor:
+        return torch.nn.functional.conv2d(x, kernel, groups=channels)
+
+    c1, c2 = (0.01 * max_value) ** 2, (0.03 * max_value) ** 2
+    mu_p, mu_g = blur(p), blur(g)
+    var_p, var_g = blur(p * p) - mu_p**2, blur(g * g) - mu_g**2
+    cov = blur(p * g) - mu_p * mu_g
+    index = ((2 * mu_p * mu_g + c1) * (2 * cov + c2)) / ((mu_p**2 + mu_g**2 + c1) * (var_p + var_g + c2))
+    return float(index.mean())
+
+
+def mask_iou(pred: Array, gt: Array) -> float:
+    """|pred ∧ gt| / |pred ∨ gt| of two boolean masks of one shape; 1 when both are empty."""
+    p, g = np.asarray(_np(pred), bool), np.asarray(_np(gt), bool)
+    if p.shape != g.shape:
+        raise ValueError(f"masks must have one shape, got {p.shape} and {g.shape}")
+    union = int((p | g).sum())
+    return 1.0 if union == 0 else float((p & g).sum() / union)
+
+
+def novel_view_metrics(pred_rgb: Array, gt_rgb: Array, pred_mask: Array | None = None,
+                       gt_mask: Array | None = None) -> dict[str, float]:
+    """`psnr`, `ssim` of one rendered view (H, W, 3) in [0, 1] against the GT, and `mask_iou` of
+    the rendered object mask against the GT one when both are given (else NaN)."""
+    iou = float("nan") if pred_mask is None or gt_mask is None else mask_iou(pred_mask, gt_mask)
+    return {"psnr": psnr(pred_rgb, gt_rgb), "ssim": ssim(pred_rgb, gt_rgb), "mask_iou": iou}

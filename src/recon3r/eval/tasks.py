@@ -12,8 +12,16 @@ Per task, what one scene gives and how scenes are pooled:
   Aggregate: the mean over all evaluated frames.
 - `video_depth`: `depth_metrics` of each whole sequence (F, H, W) with one alignment for the
   sequence, `scale` by default (robust L1 scale). Aggregate: the mean over sequences.
+  Unless the alignment asked for is `scale&shift`, the same metrics after one `scale&shift` fit
+  per sequence are added with the suffix `_ss`.
 - `trajectory`: `trajectory_metrics` (ATE after Sim(3) Umeyama, RPE at Δ = 1). Aggregate: the mean
   over sequences.
+- `novel_view`: `recon3r.eval.novel_view.score_novel_view` (PSNR, SSIM, mask IoU of the held-out
+  views, Chamfer distance). Aggregate: the mean over objects (Chamfer over those with a surface).
+- `depth_to_3d`: `recon3r.eval.depth_to_3d.score_recovery` of each map after one seeded distortion
+  per map, shared by all methods (`make_trials`). Aggregate: the median over maps.
+Methods that report per-frame latency and peak memory (streaming) get `ms_per_frame` (mean over
+all frames) and `peak_memory_mb` (max over scenes) in their aggregate.
 
 Ground truth is sampled onto each method's prediction grid by nearest neighbour through the
 method's `ImageTransform` (file pixel ↔ network pixel). A scene a method fails on (no prediction,
@@ -197,6 +205,9 @@ def score_video_depth(prediction: Prediction, scene: BenchmarkScene, align: str 
     else:  # one alignment per sequence: pooling the pixels of all frames is the same fit
         pred, gt, valid = (np.concatenate([p[k].reshape(1, -1) for p in pairs], 1) for k in (1, 2, 3))
     metrics = depth_metrics(pred, gt, valid, align=align)
+    if align != "scale&shift":
+        shifted = depth_metrics(pred, gt, valid, align="scale&shift")
+        metrics.update({f"{key}_ss": shifted[key] for key in ("abs_rel", "delta_1", "delta_2", "delta_3", "rmse")})
     metrics["frames"] = float(len(pairs))
     return metrics
 
@@ -223,7 +234,8 @@ class SceneResult:
     metrics: dict[str, float] | None
     seconds: float
     error: str | None = None
-    frames: list[dict[str, float]] | None = None  # per-frame depth metrics (task depth)
+    frames: list[dict[str, float]] | None = None  # per-frame metrics (depth; per view for novel_view)
+    info: dict[str, Any] = field(default_factory=dict)  # the prediction's own report (latency, memory, ...)
 
 
 @dataclass
@@ -245,11 +257,12 @@ class EvalResult:
     predictions: dict[tuple[str, str], Prediction] = field(default_factory=dict)  # (method, scene) → prediction
 
 
-SUM_KEYS = ("registered", "images", "pairs", "frames")
+SUM_KEYS = ("registered", "images", "pairs", "frames", "views")
 
 
 def aggregate(task: str, scenes: Sequence[SceneResult]) -> dict[str, float]:
-    """Pool per-scene metrics (see the module docstring); adds `scenes`, `failed` and `seconds` (mean)."""
+    """Pool per-scene metrics (see the module docstring); adds `scenes`, `failed` and `seconds` (mean),
+    and `ms_per_frame` / `peak_memory_mb` where the predictions reported them."""
     ok = [s for s in scenes if s.metrics is not None]
     out: dict[str, float] = {}
     if task == "depth":
@@ -258,36 +271,79 @@ def aggregate(task: str, scenes: Sequence[SceneResult]) -> dict[str, float]:
         out = {k: float(np.mean([f[k] for f in frames])) for k in keys}
         out["frames"] = float(len(frames))
     elif ok:
+        pool = {"depth_to_3d": np.median, "novel_view": _nanmean}.get(task, np.mean)
         for key in ok[0].metrics:
             values = [s.metrics[key] for s in ok]
-            out[key] = float(np.sum(values)) if key in SUM_KEYS else float(np.mean(values))
+            out[key] = float(np.sum(values)) if key in SUM_KEYS else float(pool(values))
+        if task == "novel_view":
+            out["surfaces"] = float(sum(np.isfinite(s.metrics["chamfer"]) for s in ok))
     out["scenes"] = float(len(scenes))
     out["failed"] = float(len(scenes) - len(ok))
     out["seconds"] = float(np.mean([s.seconds for s in scenes])) if scenes else float("nan")
+    latency = [t for s in scenes for t in s.info.get("ms_per_frame", [])]
+    if latency:
+        out["ms_per_frame"] = float(np.mean(latency))
+    memory = [s.info["peak_memory_mb"] for s in scenes if "peak_memory_mb" in s.info]
+    if memory:
+        out["peak_memory_mb"] = float(np.max(memory))
     return out
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")
+
+
+def _score_depth_to_3d(prediction: Prediction, scene: Any) -> dict[str, float]:
+    from recon3r.eval.depth_to_3d import score_recovery
+
+    return score_recovery(prediction, scene)
+
+
+def _score_novel_view(prediction: Prediction, scene: BenchmarkScene) -> tuple[dict[str, float], list[dict[str, float]]]:
+    from recon3r.eval.novel_view import score_novel_view
+
+    return score_novel_view(prediction, scene)
 
 
 def score_scene(task: str, prediction: Prediction, scene: BenchmarkScene, *, depth_align: str | None = None,
                 normals: str = "grid", icp: bool = False, max_points: int | None = None) -> SceneResult:
     """Score one prediction; a ValueError of the metrics (nothing valid to score) marks the scene failed."""
     align = depth_align or DEFAULT_DEPTH_ALIGN.get(task)
-    frames = None
+    scorers: dict[str, Callable[[], Any]] = {
+        "relpose": lambda: score_relpose(prediction, scene),
+        "mv_recon": lambda: score_mv_recon(prediction, scene, normals=normals, icp=icp, max_points=max_points),
+        "depth": lambda: score_depth(prediction, scene, align),
+        "video_depth": lambda: score_video_depth(prediction, scene, align),
+        "trajectory": lambda: score_trajectory(prediction, scene),
+        "novel_view": lambda: _score_novel_view(prediction, scene),
+        "depth_to_3d": lambda: _score_depth_to_3d(prediction, scene),
+    }
+    if task not in scorers:
+        raise ConfigError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    info = _jsonable(prediction.info)
     try:
-        if task == "relpose":
-            metrics = score_relpose(prediction, scene)
-        elif task == "mv_recon":
-            metrics = score_mv_recon(prediction, scene, normals=normals, icp=icp, max_points=max_points)
-        elif task == "depth":
-            metrics, frames = score_depth(prediction, scene, align)
-        elif task == "video_depth":
-            metrics = score_video_depth(prediction, scene, align)
-        elif task == "trajectory":
-            metrics = score_trajectory(prediction, scene)
-        else:
-            raise ConfigError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+        scored = scorers[task]()
     except ValueError as err:
-        return SceneResult(scene.name, None, prediction.seconds, error=prediction.error or str(err))
-    return SceneResult(scene.name, metrics, prediction.seconds, error=prediction.error, frames=frames)
+        return SceneResult(scene.name, None, prediction.seconds, error=prediction.error or str(err), info=info)
+    metrics, frames = scored if isinstance(scored, tuple) else (scored, None)
+    return SceneResult(scene.name, metrics, prediction.seconds, error=prediction.error, frames=frames, info=info)
+
+
+def _jsonable(info: dict[str, Any]) -> dict[str, Any]:
+    """The prediction's info with numpy scalars and arrays as plain numbers and lists."""
+    def plain(value: Any) -> Any:
+        if isinstance(value, np.ndarray):
+            return value.tolist()
+        if isinstance(value, np.generic):
+            return value.item()
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [plain(v) for v in value]
+        return value
+
+    return plain(dict(info))
 
 
 def evaluate(
@@ -302,6 +358,8 @@ def evaluate(
     keep_predictions: bool = False,
     on_prediction: Callable[[Method, BenchmarkScene, Prediction], None] | None = None,
     progress: bool = True,
+    focal_guess: str = "random",
+    distortion_seed: int = 1,
 ) -> EvalResult:
     """Run every method on every scene of `benchmark` and score it on `task`.
 
@@ -311,6 +369,8 @@ def evaluate(
         fit, and a cap on the points per scene (None: every GT-valid pixel).
     keep_predictions: keep every `Prediction` in `EvalResult.predictions`.
     on_prediction: called with (method, scene, prediction) as each prediction is made.
+    focal_guess, distortion_seed: depth_to_3d: the focal guess the methods are given (`random`
+        or `fov60`) and the seed of the distortions (`recon3r.eval.depth_to_3d.make_trials`).
     """
     if task not in TASKS:
         raise ConfigError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
@@ -332,8 +392,18 @@ def evaluate(
     if task == "mv_recon":
         options.update(align="sim3 (Umeyama on corresponding pixels)", icp=icp, normals=normals,
                        max_points=max_points)
+    if task == "video_depth" and align != "scale&shift":
+        options["also"] = "scale&shift per sequence (keys *_ss)"
     if task == "relpose":
         options.update(thresholds=list(RELPOSE_THRESHOLDS), pairs="all i<j; unregistered images fail their pairs")
+    scenes = list(benchmark.scenes)
+    if task == "depth_to_3d":
+        from recon3r.eval.depth_to_3d import make_trials
+
+        scenes = make_trials(scenes, distortion_seed, focal_guess)
+        options.update(focal_guess=focal_guess, distortion_seed=distortion_seed, aggregate="median over maps")
+    if task == "novel_view":
+        options.update(input_view=0, scored_views="1 … V−1", background="white")
 
     from recon3r.utils.progress import progress as progress_bar
 
@@ -344,16 +414,17 @@ def evaluate(
         options=options, methods=[],
     )
     for method in methods:
+        method.begin(task)
         scene_results = []
-        for scene in progress_bar(benchmark.scenes, desc=f"{task}: {method.name}", total=len(benchmark),
-                                  enabled=progress):
+        for scene in progress_bar(scenes, desc=f"{task}: {method.name}", total=len(scenes), enabled=progress):
             start = time.perf_counter()
             try:
                 prediction = method.predict(scene)
             except Recon3rError as err:  # a method's own failure on this scene, not a bug
                 from recon3r.eval.methods import failed_prediction
 
-                prediction = failed_prediction(len(scene), str(err), time.perf_counter() - start)
+                count = len(scene) if hasattr(scene, "__len__") else 1
+                prediction = failed_prediction(count, str(err), time.perf_counter() - start)
             if on_prediction is not None:
                 on_prediction(method, scene, prediction)
             if keep_predictions:

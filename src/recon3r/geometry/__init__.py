@@ -28,11 +28,17 @@ from recon3r.geometry.pointmaps import (
 )
 from recon3r.geometry.rays import pixel_rays, ray_box_limits, region_pixel_centers
 from recon3r.geometry.registration import align_poses, fit_scale, median_camera_distance, umeyama
-from recon3r.geometry.rotations import pose_encoding_to_world_from_cam, quaternion_to_rotation
+from recon3r.geometry.rotations import (
+    axis_angle_to_rotation,
+    pose_encoding_to_world_from_cam,
+    quaternion_to_rotation,
+    skew,
+)
 from recon3r.geometry.transforms import apply_transform, invert_transform, make_transform
 
 __all__ = [
     "align_poses",
+    "axis_angle_to_rotation",
     "apply_transform",
     "depth_to_points",
     "depth_to_points_with_focal",
@@ -57,6 +63,7 @@ __all__ = [
     "pose_encoding_to_world_from_cam",
     "project_points",
     "quaternion_to_rotation",
+    "skew",
     "ray_box_limits",
     "region_pixel_centers",
     "umeyama",

@@ -62,6 +62,16 @@ def intrinsics_from_focal(focal: Tensor | float, height: int, width: int, princi
     return k
 
 
+def intrinsics_to_unit_image(intrinsics: Tensor, height: int, width: int) -> Tensor:
+    """Pixel K (..., 3, 3) of an H × W image (pixel centres at integer coordinates) → K of the image
+    scaled to the unit square, pixel (row i, col j) centred at ((j + 0.5) / W, (i + 0.5) / H) as in
+    `recon3r.geometry.rays.region_pixel_centers`: fx / W, fy / H, (cx + 0.5) / W, (cy + 0.5) / H (skew / W)."""
+    scale = torch.tensor([[1.0 / width], [1.0 / height], [1.0]], dtype=intrinsics.dtype, device=intrinsics.device)
+    shift = torch.zeros_like(intrinsics)
+    shift[..., 0, 2] = shift[..., 1, 2] = 0.5
+    return (intrinsics + shift * intrinsics[..., 2:3, 2:3]) * scale
+
+
 def unproject_pixels(pixels: Tensor, depth: Tensor, intrinsics: Tensor) -> Tensor:
     """Camera-frame points (B, N, 3) of pixels (B, N, 2) (x, y) at z-depths (B, N) with K (B, 3, 3)."""
     if pixels.ndim != 3 or pixels.shape[-1] != 2 or depth.shape != pixels.shape[:2] or \

@@ -62,7 +62,8 @@ def gather_views(
 
 
 def normalize_pointmaps(
-    points: Sequence[Tensor], valid: Sequence[Tensor | None] | None = None, *, mode: str = "avg_dis"
+    points: Sequence[Tensor], valid: Sequence[Tensor | None] | None = None, *, mode: str = "avg_dis",
+    weights: Sequence[Tensor] | None = None,
 ) -> tuple[list[Tensor], Tensor]:
     """Divide point maps by a joint per-sample scale: their typical distance to the origin.
 
@@ -73,6 +74,9 @@ def normalize_pointmaps(
             a view given without a mask counts 3·H·W (its number of coordinates, not points)
             in the divisor; pass an all-true mask for the plain mean.
             `median_dis`: the median norm of the valid points (lower middle value; no gradient).
+        weights: optional (B, H, W) per-pixel weights, one per view (`avg_dis` only): the factor is
+            then the weighted mean norm Σ w·‖p‖ / (Σ w + 1e-8) over valid pixels (CUT3R weights it
+            by the predicted log-confidence; `recon3r.tasks.stream_losses`).
 
     Returns:
         the normalised views, and the factor (B, 1, 1, 1), clipped below at 1e-8.
@@ -80,7 +84,19 @@ def normalize_pointmaps(
     masks = _check_views(points, valid)
     if any(view.ndim != 4 or view.shape[-1] != 3 for view in points):
         raise ValueError(f"point maps must be (B, H, W, 3), got {[tuple(v.shape) for v in points]}")
-    if mode == "avg_dis":
+    if weights is not None:
+        if mode != "avg_dis" or len(weights) != len(points):
+            raise ValueError(f"weights need mode='avg_dis' and one map per view, got mode={mode!r} and "
+                             f"{len(weights)} maps for {len(points)} views")
+        total = weighted = 0
+        for view, mask, weight in zip(points, masks, weights):
+            if mask is not None:  # zero invalid pixels before the norm: no NaN gradient from invalid points
+                view = torch.where(mask[..., None], view, torch.zeros((), dtype=view.dtype, device=view.device))
+                weight = torch.where(mask, weight, torch.zeros((), dtype=weight.dtype, device=weight.device))
+            weighted = weighted + (weight * view.norm(dim=-1)).reshape(len(view), -1).sum(1)
+            total = total + weight.reshape(len(view), -1).sum(1)
+        factor = weighted / (total + 1e-8)
+    elif mode == "avg_dis":
         norms = []
         count = 0
         for view, mask in zip(points, masks):

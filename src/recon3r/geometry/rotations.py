@@ -1,4 +1,4 @@
-"""Rotations: unit quaternions (real part first, Hamilton convention) ↔ rotation matrices."""
+"""Rotations: unit quaternions (real part first, Hamilton convention) and rotation vectors → rotation matrices."""
 
 from __future__ import annotations
 
@@ -32,3 +32,28 @@ def pose_encoding_to_world_from_cam(encoding: Tensor) -> Tensor:
     out[..., :3, 3] = encoding[..., :3]
     out[..., 3, 3] = 1
     return out
+
+
+def skew(vector: Tensor) -> Tensor:
+    """(..., 3) vectors v → (..., 3, 3) cross-product matrices [v]× (so that [v]× @ u = v × u)."""
+    if vector.shape[-1] != 3:
+        raise ValueError(f"vectors must end with a dimension of 3, got shape {tuple(vector.shape)}")
+    x, y, z = vector.unbind(-1)
+    zero = torch.zeros_like(x)
+    rows = (zero, -z, y, z, zero, -x, -y, x, zero)
+    return torch.stack(rows, dim=-1).reshape(*vector.shape[:-1], 3, 3)
+
+
+def axis_angle_to_rotation(axis_angle: Tensor) -> Tensor:
+    """(..., 3) rotation vectors (axis × angle in radians) → (..., 3, 3) rotation matrices (Rodrigues).
+
+    Exact near zero (Taylor terms below 1e-4 rad), so it can take the small increments of a solver.
+    """
+    angle = torch.linalg.vector_norm(axis_angle, dim=-1)[..., None, None]
+    small = angle < 1e-4
+    safe = torch.where(small, torch.ones_like(angle), angle)
+    sin_term = torch.where(small, 1 - angle**2 / 6, torch.sin(safe) / safe)
+    cos_term = torch.where(small, 0.5 - angle**2 / 24, (1 - torch.cos(safe)) / safe**2)
+    k = skew(axis_angle)
+    eye = torch.eye(3, dtype=axis_angle.dtype, device=axis_angle.device).expand_as(k)
+    return eye + sin_term * k + cos_term * (k @ k)

@@ -14,6 +14,9 @@ next run should the process die there). The old folder is kept until the new one
 killed run leaves the old folder or the new one, never a mix. Siblings left by dead processes are
 removed by the next run on the same path. Output files are written to a temporary name and renamed.
 
+Folders that a command fills in place and resumes (`prepare_resumable_dir`, e.g. `recon3r data depth3d`)
+are marked when created; a rerun on a folder that command marked resumes it.
+
 Training folders resume instead of being replaced: `prepare_training_dir` accepts a missing or empty
 folder, or one recon3r training wrote before, and refuses any other non-empty folder.
 
@@ -198,6 +201,36 @@ def prepare_training_dir(path: PathLike | None, *, inputs: Iterable[PathLike | N
         final.mkdir(parents=True, exist_ok=True)
         _write_marker(final, TRAINING_COMMAND, None)
     return final
+
+
+def prepare_resumable_dir(path: PathLike | None, command: str, *, inputs: Iterable[PathLike | None] = (),
+                          flag: str = "--out") -> tuple[Path, bool]:
+    """Check a folder that `command` writes in place and resumes: (absolute path, resumed).
+
+    A missing or empty folder is created and marked as `command`'s (resumed False); a folder that
+    `command` marked before is resumed (True; the command skips what is already there); any other
+    non-empty folder, or another command's, is refused. For a fresh start over an earlier result,
+    use `check_output_dir(..., overwrite=True)` and its `staged()` instead.
+    """
+    final = _resolve(path, flag)
+    _cleanup_siblings(final)
+    if final.exists() and not final.is_dir():
+        raise OutputError(f"{flag} {path} is a file, not a folder; give a folder path")
+    _check_parent_writable(final, path, flag)
+    _check_not_input(final, path, inputs, flag)
+    marker = read_marker(final)
+    if marker is not None:
+        if marker.get("command") != command:
+            raise OutputError(f"{flag} {final} holds the output of `recon3r {marker.get('command')}`; "
+                              f"choose another folder for `recon3r {command}`")
+        return final, True
+    entries = _entries(final)
+    if entries:
+        raise OutputError(f"{flag} {final} is not empty and was not written by recon3r (it holds "
+                          f"{_preview(entries)}); choose an empty or new folder")
+    final.mkdir(parents=True, exist_ok=True)
+    _write_marker(final, command, None)
+    return final, False
 
 
 def read_marker(folder: PathLike) -> dict | None:

@@ -12,32 +12,47 @@ from recon3r.lrm.cameras import orbit_render_cameras
 
 
 @torch.no_grad()
-def render_turntable(model: torch.nn.Module, planes: torch.Tensor, views: int = 160, size: int = 192,
-                     chunk: int = 2, background: float = 1.0, generator: torch.Generator | None = None
-                     ) -> list[np.ndarray]:
-    """Render `views` frames (size × size) of one triplane (1, 3, C, H, W) on the turntable orbit.
+def render_views(model: torch.nn.Module, planes: torch.Tensor, cameras: torch.Tensor, size: int, chunk: int = 2,
+                 background: float = 1.0, generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+    """Render one triplane (1, 3, C, H, W) from M render cameras (M, 25) as whole size × size views.
 
     Views are rendered `chunk` at a time (OpenLRM's `frame_size`), each chunk with fresh sampling
-    noise (from `generator` when given, for reproducible frames). Returns (size, size, 3) uint8 frames.
+    noise (from `generator` when given, for reproducible views). Returns `rgb` (M, 3, size, size) in
+    [0, 1] over the grey `background`, `weight` (M, 1, size, size) the accumulated opacity and
+    `depth` (M, 1, size, size) the expected ray depth.
     """
-    if views < 1 or size < 1 or chunk < 1:
-        raise ConfigError(f"need views, size and chunk >= 1, got {views}, {size}, {chunk}")
+    if size < 1 or chunk < 1:
+        raise ConfigError(f"need size and chunk >= 1, got {size}, {chunk}")
     device, dtype = planes.device, planes.dtype
-    cameras = orbit_render_cameras(views).to(device, dtype)[None]
+    cameras = cameras.to(device, dtype)[None]
     D = model.synthesizer.coarse_samples
-    frames = []
-    for start in range(0, views, chunk):
-        m = min(chunk, views - start)
+    out: dict[str, list[torch.Tensor]] = {"rgb": [], "weight": [], "depth": []}
+    for start in range(0, cameras.shape[1], chunk):
+        m = min(chunk, cameras.shape[1] - start)
         noise = {}
         if generator is not None:
             noise = {"stratified_noise": torch.rand(m, size * size, D, 1, generator=generator).to(device, dtype),
                      "importance_noise": torch.rand(m * size * size, D, generator=generator).to(device, dtype)}
-        out = model.synthesizer(planes[:1], cameras[:, start:start + m], torch.zeros(1, m, 2, device=device, dtype=dtype),
-                                torch.full((1, m, 1), float(size), device=device, dtype=dtype),
-                                torch.full((1, m, 1), background, device=device, dtype=dtype), size, **noise)
-        rgb = out["images_rgb"][0].clamp(0, 1).permute(0, 2, 3, 1).float().cpu().numpy()
-        frames += list((rgb * 255).round().astype(np.uint8))
-    return frames
+        views = model.synthesizer(planes[:1], cameras[:, start:start + m], torch.zeros(1, m, 2, device=device, dtype=dtype),
+                                  torch.full((1, m, 1), float(size), device=device, dtype=dtype),
+                                  torch.full((1, m, 1), background, device=device, dtype=dtype), size, **noise)
+        out["rgb"].append(views["images_rgb"][0].clamp(0, 1))
+        out["weight"].append(views["images_weight"][0])
+        out["depth"].append(views["images_depth"][0])
+    return {key: torch.cat(values) for key, values in out.items()}
+
+
+@torch.no_grad()
+def render_turntable(model: torch.nn.Module, planes: torch.Tensor, views: int = 160, size: int = 192,
+                     chunk: int = 2, background: float = 1.0, generator: torch.Generator | None = None
+                     ) -> list[np.ndarray]:
+    """Render `views` frames (size × size) of one triplane (1, 3, C, H, W) on the turntable orbit
+    (`render_views`). Returns (size, size, 3) uint8 frames.
+    """
+    if views < 1:
+        raise ConfigError(f"need views >= 1, got {views}")
+    rgb = render_views(model, planes, orbit_render_cameras(views), size, chunk, background, generator)["rgb"]
+    return list((rgb.permute(0, 2, 3, 1).float().cpu().numpy() * 255).round().astype(np.uint8))
 
 
 def write_mp4(frames: list[np.ndarray], path: str | Path, fps: float = 30.0) -> Path:

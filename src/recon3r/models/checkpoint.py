@@ -95,7 +95,8 @@ _SAFE_PICKLE_GLOBALS: list[Any] = [
 
 # ---------------------------------------------------------------- public API
 def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None,
-               task: str | None = None, model: str | None = None, config: str | Path | None = None) -> nn.Module:
+               task: str | None = None, model: str | None = None, config: str | Path | None = None,
+               dtype: str | torch.dtype | None = None) -> nn.Module:
     """Load a model from an official `.pth` or a `model.safetensors` + `config.json` folder.
 
     Returns the model in eval mode on `device` ("auto" picks an available accelerator), float32
@@ -105,15 +106,21 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: 
     `model`: for a `.pth`, a constructor string (official syntax, parsed safely) used instead of the
     checkpoint's own (for checkpoints whose training config is missing or unreadable). `config`: a
     config.json to use instead of the one beside the weights (`path` is then the weights file or
-    their folder).
+    their folder). `dtype`: 'bfloat16' (or `torch.bfloat16`; 'float16' on accelerators) runs the
+    transformer blocks' matrix products in that precision, the weights cast once, everything else
+    float32 (`recon3r.models.precision.set_inference_dtype`); None or 'float32': float32 throughout.
     """
+    from recon3r.models.precision import check_dtype_for_device, parse_dtype, set_inference_dtype
     from recon3r.utils.device import resolve_device
 
     target = resolve_device(device)
+    dtype = parse_dtype(dtype)
+    check_dtype_for_device(dtype, target)
     name, kwargs, state_dict, source = read_checkpoint(path, model=model, config=config)
     check_model_kind(path, name, expect=expect, task=task)
     built = build_loaded_model(name, kwargs, state_dict, source)
-    return built.to(target).eval()
+    built = built.to(target).eval()
+    return set_inference_dtype(built, dtype) if dtype != torch.float32 else built
 
 
 def check_model_kind(path: str | Path, name: str, *, expect: str | None = None, task: str | None = None) -> None:

@@ -13,9 +13,9 @@ their tensors have the same size) → `decode` (two cross-attending decoders, on
 and returns `(res1, res2)`: `res1['pts3d']` (B, H, W, 3) view 1's points in camera 1's frame,
 `res2['pts3d_in_other_view']` view 2's points, also in camera 1's frame, and `conf` (B, H, W) each.
 
-Subclasses extend the stages: override `encode_pair`/`encode_image`, `decode` (or pass `extra1`,
-`extra2` tokens without image position, e.g. a caption token), `decode_layer` (e.g. FiLM/AdaLN
-modulation around the decoder blocks) or `heads`.
+Subclasses extend the stages: override `encode_pair`/`encode_image`, `forward_encoded` (what runs
+after the encoder), `decode` (or pass `extra1`, `extra2` tokens without image position, e.g. a
+caption token), `decode_layer` (e.g. FiLM/AdaLN modulation around the decoder blocks) or `heads`.
 """
 
 from __future__ import annotations
@@ -273,7 +273,17 @@ class AsymmetricCroCo3DStereo(nn.Module):
 
     # ---------------------------------------------------------------- forward
     def forward(self, view1: View, view2: View) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        enc = self.encode_pair(view1, view2)
+        return self.forward_encoded(view1, view2, self.encode_pair(view1, view2))
+
+    def forward_encoded(
+        self, view1: View, view2: View, enc: PairEncoding
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """Decoder and heads on an encoding of the pairs (`forward` without `encode_pair`).
+
+        Batched pair inference (`recon3r.inference.run_pairs`) encodes every image of a pair graph
+        once with `encode_image`, builds the `PairEncoding` of each batch from those tokens and
+        calls this; `view1`/`view2` carry whatever else a subclass reads (captions).
+        """
         dec1, dec2 = self.decode(enc.feat1, enc.pos1, enc.feat2, enc.pos2)
         return self.heads(dec1, dec2, enc.shape1, enc.shape2)
 

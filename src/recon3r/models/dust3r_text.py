@@ -85,7 +85,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recon3r.errors import CheckpointError, ConfigError, Recon3rWarning
-from recon3r.models.dust3r import AsymmetricCroCo3DStereo, View
+from recon3r.models.dust3r import AsymmetricCroCo3DStereo, PairEncoding, View
 from recon3r.models.layers.attention import Attention, CrossAttention, rotary_for
 from recon3r.models.layers.blocks import DecoderBlock
 from recon3r.models.layers.mlp import Mlp
@@ -440,8 +440,9 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         self._embedding_cache.clear()
 
     # ---------------------------------------------------------------- forward
-    def forward(self, view1: View, view2: View) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        enc = self.encode_pair(view1, view2)
+    def forward_encoded(
+        self, view1: View, view2: View, enc: PairEncoding
+    ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
         tok1, tok2, focal = self._caption_tokens(view1, view2)
         dec1, dec2 = self.decode(enc.feat1, enc.pos1, enc.feat2, enc.pos2, tok1, tok2)
         res1, res2 = self.heads(dec1, dec2, enc.shape1, enc.shape2)

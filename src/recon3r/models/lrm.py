@@ -72,8 +72,16 @@ class TriplaneSynthesizer(nn.Module):
         self.decoder = OSGDecoder(triplane_dim)
 
     def field(self, planes: Tensor) -> Field:
-        """The raw field of planes (B, 3, C, H, W): points (B, P, 3) → (rgb (B, P, 3), raw density (B, P, 1))."""
-        return lambda points: self.decoder(sample_triplane(planes, points))
+        """The raw field of planes (B, 3, C, H, W): points (B, P, 3) → (rgb (B, P, 3), raw density (B, P, 1)).
+
+        The outputs come in the points' dtype: under autocast (mixed-precision training) the MLP runs in
+        half precision but the renderer composites in float32 (its out-of-box density overflows float16).
+        """
+        def query(points: Tensor) -> tuple[Tensor, Tensor]:
+            rgb, sigma = self.decoder(sample_triplane(planes, points))
+            return rgb.to(points.dtype), sigma.to(points.dtype)
+
+        return query
 
     def forward(self, planes: Tensor, cameras: Tensor, anchors: Tensor, resolutions: Tensor, bg_colors: Tensor,
                 region_size: int, *, stratified_noise: Tensor | None = None, importance_noise: Tensor | None = None,
@@ -92,10 +100,11 @@ class TriplaneSynthesizer(nn.Module):
         if not planes.shape[0] == anchors.shape[0] == N or anchors.shape[1] != M:
             raise ValueError(f"batch mismatch: planes {tuple(planes.shape)}, cameras {tuple(cameras.shape)}, "
                              f"anchors {tuple(anchors.shape)}")
-        world_from_cam = opencv_opengl_pose(cameras[..., :16].reshape(N * M, 4, 4))
-        intrinsics = cameras[..., 16:].reshape(N * M, 3, 3)
-        pixels = region_pixel_centers(resolutions.reshape(N * M), anchors.reshape(N * M, 2), region_size)
-        origins, directions = pixel_rays(world_from_cam, intrinsics, pixels.to(cameras.dtype))
+        with torch.autocast(cameras.device.type, enabled=False):  # rays in the cameras' precision, never half
+            world_from_cam = opencv_opengl_pose(cameras[..., :16].reshape(N * M, 4, 4))
+            intrinsics = cameras[..., 16:].reshape(N * M, 3, 3)
+            pixels = region_pixel_centers(resolutions.reshape(N * M), anchors.reshape(N * M, 2), region_size)
+            origins, directions = pixel_rays(world_from_cam, intrinsics, pixels.to(cameras.dtype))
         out = render_rays(self.field(planes.repeat_interleave(M, dim=0)), origins, directions,
                           bg_colors.reshape(N * M, -1), coarse_samples=self.coarse_samples,
                           fine_samples=self.fine_samples, stratified_noise=stratified_noise,
@@ -180,6 +189,13 @@ class ModelLRM(nn.Module):
                                                 transformer_heads)
         self.upsampler = nn.ConvTranspose2d(transformer_dim, triplane_dim, kernel_size=2, stride=2)
         self.synthesizer = TriplaneSynthesizer(triplane_dim, rendering_samples_per_ray)
+
+    def set_freeze(self, freeze: str) -> None:
+        """'none': train everything; 'encoder': the DINOv2 encoder in eval mode without gradients, as
+        `encoder_freeze=True` builds it (`recon3r train --freeze_encoder`). The saved config keeps its kwargs."""
+        if freeze not in ("none", "encoder"):
+            raise ConfigError(f"ModelLRM: freeze={freeze!r} is unknown (known: none, encoder)")
+        self.encoder.set_frozen(freeze == "encoder")
 
     @property
     def patch_size(self) -> int:

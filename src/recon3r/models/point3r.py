@@ -514,18 +514,37 @@ def _check_config(output_mode: str, head_type: str, freeze: str, patch_embed_cls
 
 
 # ------------------------------------------------------------------------------- checkpoint filter
+#: DUSt3R's names → Point3R's (the official `from_dust3r_to_ours`, used by `--pretrained` in stage 1).
+DUST3R_RENAMES: tuple[tuple[str, str], ...] = (
+    ("dec_blocks2.", "dec_blocks_memory."),  # DUSt3R's second decoder initialises the memory decoder
+    ("downstream_head1.dpt.", "downstream_head.dpt_self."),  # view-1 DPT head → camera-frame points
+    ("downstream_head2.dpt.", "downstream_head.dpt_cross."),  # view-2 DPT head → world (frame 0) points
+)
+
+
 def checkpoint_filter_fn(state_dict: Mapping[str, Any], model: nn.Module) -> dict[str, Any]:
     """Map the accepted spellings of a Point3R state dict onto `model`'s names (pure: returns a new dict).
 
     - A DataParallel `module.` prefix on every name is dropped.
+    - A DUSt3R checkpoint (e.g. `DUSt3R_ViTLarge_BaseDecoder_512_dpt.pth`, Point3R's stage-1
+      initialisation) is renamed as the official training does (`DUST3R_RENAMES`): `dec_blocks2.*` →
+      `dec_blocks_memory.*`, `downstream_head{1,2}.dpt.*` → `downstream_head.dpt_{self,cross}.*`; the
+      DUSt3R names are dropped. The encoder, `decoder_embed`, `dec_blocks` and `dec_norm` share their names.
+      A prefix is renamed only when the checkpoint has none of the target names.
     - A DPT `scratch.layer{N}_rn.weight` / `scratch.layer_rn.{N-1}.weight` present under only one of
       its two official names is copied to the other.
     - The official loader's DUSt3R initialisation: without any `dec_blocks_memory.*`, they are copies
       of `dec_blocks.*`; without any `pts_patch_embed.*`, copies of `patch_embed.*`.
+    What stays new (left at its initialisation) after a DUSt3R checkpoint: the pose token and retriever,
+    `decoder_embed_memory`, `dec_norm_memory`, the value encoder, `memory_attn_head`, the head's
+    `final_transform` and `pose_head`; DUSt3R's `mask_token` (and a linear head) is ignored.
     """
     out = dict(state_dict)
     if out and all(k.startswith("module.") for k in out):
         out = {k[len("module."):]: v for k, v in out.items()}
+    for source, target in DUST3R_RENAMES:
+        if any(k.startswith(source) for k in out) and not any(k.startswith(target) for k in out):
+            out = {(target + k[len(source):] if k.startswith(source) else k): v for k, v in out.items()}
     expected = set(model.state_dict().keys())
     for name in list(out):
         alias = dpt_alias(name)

@@ -16,6 +16,8 @@ from recon3r.tasks.base import Task
 _TASKS: dict[str, str] = {
     "pair": "recon3r.tasks.pair:PairTask",
     "depth_to_3d": "recon3r.tasks.depth_to_3d:DepthTo3DTask",
+    "stream": "recon3r.tasks.stream:StreamTask",
+    "single_image": "recon3r.tasks.single_image:SingleImageTask",
 }
 
 __all__ = ["Task", "get_task", "list_tasks", "task_for"]

@@ -34,6 +34,29 @@ class Task:
     default_criterion: ClassVar[str] = ""
     #: The commands that run a trained model of this task (for messages).
     commands: ClassVar[tuple[str, ...]] = ()
+    #: A frozen dataclass of the task's options (`recon3r train --task_options "k=v, ..."`), or None.
+    options_class: ClassVar[type | None] = None
+
+    def set_options(self, text: str) -> None:
+        """Parse `--task_options` ("name=value, ...") into `options_class` and hand it to `apply_options`.
+
+        Values are literals read with `ast` (never evaluated); unknown names and bad values raise
+        ConfigError naming them. An empty text keeps the defaults.
+        """
+        if not text or not text.strip():
+            return
+        from recon3r.errors import ConfigError
+        from recon3r.models.registry import config_from_kwargs
+        from recon3r.utils.spec import parse_spec
+
+        if self.options_class is None:
+            raise ConfigError(f"--task_options {text!r}: the {self.name} task takes no options")
+        name = self.options_class.__name__
+        kwargs = parse_spec(f"{name}({text})", {name: lambda **kw: kw}, what="task options")
+        self.apply_options(config_from_kwargs(self.options_class, kwargs, f"--task_options ({self.name} task)"))
+
+    def apply_options(self, options: Any) -> None:
+        """Take parsed options (an `options_class` instance); tasks with options override this."""
 
     def configure(self, model: nn.Module) -> None:
         """Read what the batches depend on from the model (e.g. points per cloud); default: nothing."""

@@ -22,7 +22,11 @@ class TrainConfig:
                               "ConfLoss(Regr3D(L21, norm_mode='avg_dis'), alpha=0.2))"}
     )
     test_criterion: str = field(default="", metadata={"help": "test loss spec (defaults to the training loss)"})
-    pretrained: str = field(default="", metadata={"help": "initialise from a DUSt3R or CroCo checkpoint (.pth or safetensors)"})
+    task_options: str = field(
+        default="", metadata={"help": "options of the model's task as keywords, e.g. depth-to-3D: \"targets='focal', "
+                              "distort_shift=False\" (see the task's options class, e.g. recon3r.tasks.depth_to_3d.Depth3DOptions)"}
+    )
+    pretrained: str = field(default="", metadata={"help": "initialise from a checkpoint: a DUSt3R or CroCo .pth, a model folder (recon3r's, or a released OpenLRM one) or a .safetensors file"})
     duster_path: str = field(
         default="", metadata={"help": "multimodal models: load the image part from DUSt3R weights (.pth or safetensors); every image parameter must match"}
     )
@@ -42,6 +46,8 @@ class TrainConfig:
     weight_decay: float = field(default=0.05, metadata={"help": "AdamW weight decay (not applied to biases and norms)"})
     amp: bool = field(default=False, metadata={"help": "mixed precision (bfloat16 on CPU, float16 on GPU)"})
     max_steps: int = field(default=0, metadata={"help": "stop after this many optimizer steps in total (0: no limit)"})
+    clip_grad: float = field(default=0.0, metadata={"help": "clip the gradient norm to this value before each step "
+                                                    "(0: off, as DUSt3R; Point3R/CUT3R train with 1.0)"})
 
     # Bookkeeping.
     output_dir: str = field(default="runs/train", metadata={"help": "where checkpoints and logs go"})
@@ -71,5 +77,7 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "accum_iter", "save_freq", "eval_freq", "log_freq"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name} must be >= 1, got {getattr(self, name)}")
+        if self.clip_grad < 0:
+            raise ConfigError(f"--clip_grad must be >= 0 (0: off), got {self.clip_grad}")
         if self.warmup_epochs < 0 or self.warmup_epochs > self.epochs:
             raise ConfigError(f"--warmup_epochs must be in [0, epochs={self.epochs}], got {self.warmup_epochs}")

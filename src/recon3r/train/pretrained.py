@@ -1,4 +1,4 @@
-"""Initialise a model from a DUSt3R or CroCo checkpoint (`--pretrained`).
+"""Initialise a model from a DUSt3R, CroCo, OpenLRM or recon3r checkpoint (`--pretrained`).
 
 Accepted files:
 - a DUSt3R `.pth` (`{"model": state_dict, "args": Namespace(model="AsymmetricCroCo3DStereo(...)"), ...}`),
@@ -10,7 +10,12 @@ Accepted files:
   decoder initialises both of DUSt3R's (`dec_blocks` is copied into `dec_blocks2`, as DUSt3R's
   `load_state_dict` does); `prediction_head` (CroCo's reconstruction head) is ignored;
 - a recon3r `model.safetensors` or a folder holding one, e.g. a training run's `checkpoint-best/`.
-  DUSt3R names those files `checkpoint-best.pth`: a missing `X.pth` next to a folder `X/` means it.
+  DUSt3R names those files `checkpoint-best.pth`: a missing `X.pth` next to a folder `X/` means it;
+- a released folder of another project that `recon3r.load_model` reads (OpenLRM's
+  `openlrm-{obj,mix}-{small,base,large}-1.1`: a flat `config.json` of ModelLRM kwargs + `model.safetensors`).
+
+The target model's `filter_state_dict` maps other models' names onto its own: a DUSt3R checkpoint
+initialises a Point3R model (its stage 1) through `recon3r.models.point3r.checkpoint_filter_fn`.
 
 `.pth` files are read with the restricted unpickler (tensors, containers, `argparse.Namespace`),
 and architecture strings are parsed with `ast`, never `eval`.
@@ -56,13 +61,31 @@ def read_pretrained(path: str | Path) -> tuple[dict[str, torch.Tensor], str, dic
         weights = path / WEIGHTS_NAME if path.is_dir() else path
         if not weights.is_file():
             raise CheckpointError(f"{path}: no {WEIGHTS_NAME} found")
-        return load_file(str(weights)), "recon3r weights", None
+        return load_file(str(weights)), describe_weights_folder(weights.parent), None
     ckpt = restricted_torch_load(path)
     state_dict = ckpt.get("model", ckpt) if isinstance(ckpt, Mapping) else None
     if not isinstance(state_dict, Mapping) or not all(torch.is_tensor(v) for v in state_dict.values()):
         raise CheckpointError(f"{path}: expected a state dict (or a dict with 'model'), got {type(ckpt).__name__}")
     kind, croco = _describe(ckpt, path)
     return strip_prefix(dict(state_dict)), kind, croco
+
+
+def describe_weights_folder(folder: Path) -> str:
+    """What the config.json beside a model.safetensors says it is (for the report): a recon3r model folder,
+    a released folder of another project (OpenLRM), or bare weights when there is no readable config."""
+    import json
+
+    from recon3r.errors import Recon3rError
+    from recon3r.models.checkpoint import CONFIG_NAME, read_config
+
+    config_path = folder / CONFIG_NAME
+    try:
+        config = json.loads(config_path.read_text())
+        name, _ = read_config(config, str(config_path))
+    except (OSError, ValueError, Recon3rError):
+        return "recon3r weights"
+    own = isinstance(config.get("class"), str) and set(config) <= {"class", "kwargs"}
+    return f"recon3r {name} folder" if own else f"released {name} folder"
 
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -107,7 +130,8 @@ def load_pretrained(model: torch.nn.Module, path: str | Path) -> dict[str, Any]:
     """Copy every weight whose name and shape match; report what was loaded, new, ignored.
 
     The model's own `filter_state_dict` maps upstream spellings first (for DUSt3R: DPT aliases,
-    and a CroCo decoder copied into both decoders). A checkpoint that shares no weight at all
+    and a CroCo decoder copied into both decoders; for Point3R: DUSt3R's names, see its
+    `checkpoint_filter_fn`). A checkpoint that shares no weight at all
     with the model is an error, not a silent no-op, and so is a CroCo checkpoint whose widths,
     head counts or patch size differ from the model's.
 
@@ -152,11 +176,25 @@ def format_pretrained_report(path: str | Path, report: Mapping[str, Any], limit:
     lines = [
         f"pretrained {path} ({what})",
         f"  loaded {len(report['loaded'])} tensors"
-        + (f", of which {len(copied)} filled from another name (dec_blocks.* into dec_blocks2.*, DPT aliases)"
-           if copied else ""),
-        f"  new, left at their initial values (missing_keys, {len(report['missing'])}): {names(report['missing'])}",
+        + (f", of which {len(copied)} filled from another name ({module_groups(copied)})" if copied else ""),
+        f"  new, left at their initial values (missing_keys, {len(report['missing'])}): "
+        + (module_groups(report["missing"]) or "none"),
         f"  ignored (unexpected_keys, {len(report['unexpected'])}): {names(report['unexpected'])}",
     ]
     if report.get("shape_mismatch"):
         lines.append(f"  ignored, other shape ({len(report['shape_mismatch'])}): {names(report['shape_mismatch'])}")
     return "\n".join(lines)
+
+
+def module_groups(keys: list[str]) -> str:
+    """Parameter names summarised by module: "dec_blocks2 (96), downstream_head.dpt_self (68), pose_token (1)".
+
+    A group is the name's first part, or its first two when the second names a sub-module with its
+    own sub-modules (`pose_retriever.read_blocks.0.attn.qkv.weight` → `pose_retriever.read_blocks`).
+    """
+    counts: dict[str, int] = {}
+    for key in keys:
+        parts = key.split(".")
+        group = ".".join(parts[:2]) if len(parts) > 3 and not parts[1].isdigit() else parts[0]
+        counts[group] = counts.get(group, 0) + 1
+    return ", ".join(f"{group} ({count})" for group, count in counts.items())

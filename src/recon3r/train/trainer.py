@@ -178,6 +178,7 @@ class Trainer:
         self.model.to(self.device)
         # The model's class picks its task: samples, batches, loss and held-out metrics.
         self.task = task_for(self.model)
+        self.task.set_options(config.task_options)
         self.task.configure(self.model)
 
         self.train_set = build_dataset(config.train_dataset)
@@ -283,6 +284,9 @@ class Trainer:
         return value, details
 
     def optimizer_step(self) -> None:
+        if self.config.clip_grad > 0:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients, not the loss-scaled ones
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad)
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.optimizer.zero_grad(set_to_none=True)

@@ -16,8 +16,8 @@ its flag (nerfstudio/tyro-style, without the dependency):
     cli         False: not a command-line option (set by the library only)
 
 Fields of type `tuple[str, ...]` are written comma-separated ("ply,glb"); `bool` fields become
-`--flag/--no-flag` switches unless `negate` is given. Unset optional flags keep the config's
-default: the CLI never states a default of its own.
+`--flag/--no-flag` switches unless `negate` is given. Every flag's default is the field's default,
+so the CLI never states a default of its own.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, undersco
         if default is _NO_DEFAULT or meta.get("required"):
             kwargs["required"] = True
         else:
-            kwargs["default"] = argparse.SUPPRESS  # unset: the config's own default applies
+            kwargs["default"] = default  # the dataclass's own default: one source for library and CLI
         parser.add_argument(*names, **kwargs)
 
 

@@ -4,10 +4,18 @@ Poses are cam-to-world (`world_from_cam`, 4×4) with OpenCV axes (x right, y dow
 the world is z up. Intrinsics have square pixels and the principal point at the image centre,
 ((W - 1) / 2, (H - 1) / 2), with pixel centres at integer coordinates.
 
-Three paths:
+Paths:
 - `pairs`: every camera looks at one object from a different direction (≤ 50° apart) and distance;
 - `sequence`: a walk-through, the camera moving forward a small step per frame while looking around;
-- `orbit`: cameras on a ring around the scene's hero object, looking at it.
+- `orbit`: cameras on a ring around the scene's hero object, looking at it;
+- `object`: an object-centric capture: a ring (or a sphere) of views around the hero, framed on
+  it, covering up to 360° (so pairs up to 180° apart), some views rolled as in turntable sets;
+- `forward`: a forward-facing capture: cameras spread over a small patch of a plane, all facing
+  the same way into the scene (as hand-held LLFF captures);
+- `indoor`: a walk-through of a room with longer strides and wider turns than `sequence`.
+- `isolated`: the hero object alone (no room, ground or sky: depth only on the object), seen from
+  orbit cameras at a wider range of distances and heights, each view with its own camera body
+  (object-centric single views, e.g. for depth-to-3D).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import numpy as np
 
 from recon3r.data.procedural.scenes import SceneSpec
 
-KINDS = ("pairs", "sequence", "orbit")
+KINDS = ("pairs", "sequence", "orbit", "object", "forward", "indoor", "isolated")
 # (width, height) ratios and how often each is drawn: landscape first, then square and portrait.
 ASPECTS = ((4, 3), (3, 2), (16, 9), (1, 1), (3, 4), (2, 3), (9, 16))
 ASPECT_WEIGHTS = (0.3, 0.15, 0.15, 0.12, 0.12, 0.08, 0.08)
@@ -86,13 +94,20 @@ def make_cameras(scene: SceneSpec, rng: np.random.Generator, kind: str, views: i
     """`views` cameras along a path of the given kind (see the module docstring)."""
     if kind not in KINDS:
         raise ValueError(f"unknown camera path {kind!r}; expected one of {KINDS}")
-    if kind == "pairs":
+    if kind in ("pairs", "isolated"):
         # Pairs come from different cameras: every view draws its own body and focal length.
         bodies = [sample_camera_body(rng, size, fov_range) for _ in range(views)]
-        poses = _pairs_path(scene, rng, views)
+        poses = _pairs_path(scene, rng, views) if kind == "pairs" else _orbit_path(scene, rng, views)
     else:
         bodies = [sample_camera_body(rng, size, fov_range)] * views  # one video camera
-        poses = _sequence_path(scene, rng, views) if kind == "sequence" else _orbit_path(scene, rng, views)
+        if kind == "object":
+            poses = _object_path(scene, rng, views, bodies[0])
+        elif kind == "forward":
+            poses = _forward_path(scene, rng, views)
+        elif kind == "orbit":
+            poses = _orbit_path(scene, rng, views)
+        else:
+            poses = _sequence_path(scene, rng, views, stride=2.5 if kind == "indoor" else 1.0)
     return [Camera(w, h, k, pose, model, sensor) for (w, h, k, model, sensor), pose in zip(bodies, poses)]
 
 
@@ -145,15 +160,15 @@ def _pairs_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[
     raise RuntimeError("could not place pair cameras in this scene")
 
 
-def _sequence_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[np.ndarray]:
-    step = rng.uniform(0.08, 0.25) if scene.layout == "room" else rng.uniform(0.2, 0.6)
+def _sequence_path(scene: SceneSpec, rng: np.random.Generator, views: int, stride: float = 1.0) -> list[np.ndarray]:
+    step = stride * (rng.uniform(0.08, 0.25) if scene.layout == "room" else rng.uniform(0.2, 0.6))
     for _ in range(200):
         eye = rng.uniform(scene.free_lo, scene.free_hi)
         eye[2] = rng.uniform(max(scene.free_lo[2], 1.0), min(scene.free_hi[2], 1.9))
         if scene.is_free(eye, margin=0.4):
             break
     heading = rng.uniform(0, 2 * np.pi)
-    swing, swing_rate, phase = np.radians(rng.uniform(0, 35)), rng.uniform(0.2, 0.6), rng.uniform(0, 2 * np.pi)
+    swing, swing_rate, phase = np.radians(rng.uniform(0, 35) * stride**0.5), rng.uniform(0.2, 0.6), rng.uniform(0, 2 * np.pi)
     pitch0, pitch_swing = np.radians(rng.uniform(-20, 5)), np.radians(rng.uniform(0, 8))
     poses = []
     for frame in range(views):
@@ -175,8 +190,9 @@ def _orbit_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[
     if scene.hero is None:
         raise ValueError("orbit cameras need a scene made with hero_object=True")
     center, radius = scene.hero
-    dist = radius * rng.uniform(2.2, 3.0)
-    elevation0 = rng.uniform(10, 40)
+    alone = scene.layout == "isolated"
+    dist = radius * (rng.uniform(1.5, 3.0) if alone else rng.uniform(2.2, 3.0))
+    elevation0 = rng.uniform(-10, 60) if alone else rng.uniform(10, 40)
     span = 360.0 if rng.uniform() < 0.5 else rng.uniform(120, 300)
     azimuth0 = rng.uniform(0, 360)
     poses = []
@@ -185,12 +201,83 @@ def _orbit_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[
         azimuth = np.radians(azimuth0 + span * fraction + rng.uniform(-3, 3))
         elevation = np.radians(elevation0 + rng.uniform(-5, 5))
         eye = center + dist * _direction(azimuth, elevation)
-        eye[2] = max(eye[2], 0.3)
+        eye[2] = eye[2] if alone else max(eye[2], 0.3)
         if scene.layout == "room":  # stay below the ceiling
             eye[2] = min(eye[2], scene.free_hi[2])
         aim = center + rng.normal(0.0, 0.05 * radius, size=3)
         poses.append(look_at(eye, aim, _roll(rng, 2.0)))
     return poses
+
+
+def _object_path(scene: SceneSpec, rng: np.random.Generator, views: int, body: tuple) -> list[np.ndarray]:
+    """Views around the hero, framed on it: a ring (70%) or random directions on a sphere cap.
+
+    The distance makes the hero span 45-90% of the shorter image side. Rings cover 360° (half of
+    them) or 90-360°; in a third of the scenes each view is rolled by 90°, 180° or 270° with
+    probability 0.3 (turntable sets often hold the camera sideways or upside down).
+    """
+    if scene.hero is None:
+        raise ValueError("object cameras need a scene with a hero object")
+    center, radius = scene.hero
+    width, height, k = body[0], body[1], body[2]
+    half_fov = np.arctan(min(width, height) / 2 / k[0, 0])
+    low = np.radians(5.0) if scene.free_lo[2] > -1 else np.radians(-20.0)
+    on_ring = rng.uniform() < 0.7
+    span = 2 * np.pi if rng.uniform() < 0.5 else np.radians(rng.uniform(90, 360))
+    azimuth0, elevation0 = rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(5, 45))
+    rolled = rng.uniform() < 1 / 3
+    poses = []
+    for k_view in range(views):
+        fraction = k_view / views if span == 2 * np.pi else k_view / max(views - 1, 1)
+        if on_ring:
+            azimuth = azimuth0 + span * fraction + np.radians(rng.uniform(-4, 4))
+            elevation = elevation0 + np.radians(rng.uniform(-4, 4))
+        else:
+            azimuth = azimuth0 + span * fraction + np.radians(rng.uniform(-15, 15))
+            elevation = np.radians(rng.uniform(-10, 75))
+        elevation = max(elevation, low)
+        dist = radius / np.sin(half_fov * rng.uniform(0.45, 0.9))
+        if scene.layout != "studio":  # around a hero, rooms and yards keep clear a ring of 3.2 radii
+            dist = min(dist, 3.0 * radius)
+        for _ in range(20):
+            eye = center + dist * _direction(azimuth, elevation)
+            if scene.is_free(eye, margin=0.05):
+                break
+            elevation = min(elevation + np.radians(4), np.radians(80))
+            dist = max(dist * 0.95, 1.3 * radius)
+        else:  # the last resort: the nearest point of the free box
+            eye = np.clip(eye, scene.free_lo, scene.free_hi)
+        roll = _roll(rng, 2.0)
+        if rolled and rng.uniform() < 0.3:
+            roll += np.radians(float(rng.choice([90.0, 180.0, 270.0])))
+        aim = center + rng.normal(0.0, 0.1 * radius, size=3)
+        poses.append(look_at(eye, aim, roll))
+    return poses
+
+
+def _forward_path(scene: SceneSpec, rng: np.random.Generator, views: int) -> list[np.ndarray]:
+    """Cameras on a small patch of a plane facing one object or wall point, with the same orientation
+    up to a few degrees (hand-held forward-facing captures)."""
+    for attempt in range(200):
+        center, radius, group = scene.objects[int(rng.integers(len(scene.objects)))]
+        dist = rng.uniform(max(1.0, 2.0 * radius), max(2.0, 2.0 * radius) + 3.0)
+        direction = _direction(rng.uniform(0, 2 * np.pi), np.radians(rng.uniform(0, 30)))
+        eye0 = center + dist * direction
+        if not scene.is_free(eye0, margin=0.4) or (attempt < 150 and not _sees(scene, eye0, center, group)):
+            continue
+        base = look_at(eye0, center + rng.normal(0.0, 0.2 * radius, size=3), _roll(rng, 3.0))
+        spread = dist * rng.uniform(0.04, 0.15)
+        poses = []
+        for _ in range(views):
+            offset = base[:3, 0] * rng.uniform(-1, 1) * spread + base[:3, 1] * rng.uniform(-0.6, 0.6) * spread
+            eye = eye0 + offset + base[:3, 2] * rng.normal(0.0, 0.05 * spread)
+            if not scene.is_free(eye, margin=0.1):
+                eye = eye0
+            pose = look_at(eye, eye + base[:3, 2] + rng.normal(0.0, 0.04, size=3), 0.0)
+            roll = np.arctan2(base[:3, 0] @ pose[:3, 1], base[:3, 0] @ pose[:3, 0]) + _roll(rng, 1.0)
+            poses.append(look_at(eye, eye + pose[:3, 2], roll))
+        return poses
+    raise RuntimeError("could not place forward-facing cameras in this scene")
 
 
 def _rotate(vector: np.ndarray, axis: np.ndarray, angle: float) -> np.ndarray:

@@ -88,8 +88,8 @@ class Material:
     axis: np.ndarray = field(default_factory=lambda: np.array([1.0, 0.0, 0.0]))  # stripes / marble direction
     offset: np.ndarray = field(default_factory=lambda: np.zeros(3))  # shifts the texture in space
 
-    def albedo(self, points: np.ndarray, footprint: np.ndarray) -> np.ndarray:
-        """Linear RGB albedo (N, 3) float32 at local surface points (N, 3) metres."""
+    def albedo(self, points: np.ndarray, footprint: np.ndarray, normals: np.ndarray | None = None) -> np.ndarray:
+        """Linear RGB albedo (N, 3) float32 at local surface points (N, 3) metres (solid: `normals` unused)."""
         p = points + self.offset
         value = _pattern(self.pattern, p, self.frequency, footprint, self.seed, self.axis)
         value = np.clip(value, 0.0, 1.0)[:, None]

@@ -220,9 +220,15 @@ class DinoV2Encoder(nn.Module):
     def __init__(self, config: DinoV2Config, freeze: bool = False):
         super().__init__()
         self.model = DinoVisionTransformer(config)
-        self.frozen = bool(freeze)
+        self.frozen = False
+        self.set_frozen(freeze)
+
+    def set_frozen(self, frozen: bool) -> None:
+        """Frozen: eval mode (also while the parent trains) and no gradients; otherwise trainable."""
+        self.frozen = bool(frozen)
+        self.model.requires_grad_(not self.frozen)
         if self.frozen:
-            self.model.requires_grad_(False)
+            self.model.eval()
 
     def train(self, mode: bool = True) -> DinoV2Encoder:
         super().train(mode)

@@ -44,10 +44,12 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, pos: Positions = None, attn_mask: torch.Tensor | None = None) -> torch.Tensor:
         B, N, C = x.shape
         qkv = self.qkv(x).reshape(B, N, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
-        q, k, v = qkv.unbind(0)  # each (B, heads, N, head_dim)
+        v = qkv[2]  # (B, heads, N, head_dim), like q and k
         table = rotary_for(self.rope, pos, self.head_dim)
         if table is not None:
-            q, k = apply_rotary(q, table), apply_rotary(k, table)
+            q, k = apply_rotary(qkv[:2], table).unbind(0)  # q and k share the table: one pass for both
+        else:
+            q, k = qkv[0], qkv[1]
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask)
         return self.proj(out.transpose(1, 2).reshape(B, N, C))
 

@@ -69,7 +69,9 @@ class RoPE2D(nn.Module):
         if self.f0 != 1.0:
             pos = pos * self.f0
         angles = (pos[..., None] * inv_freq).to(dtype)  # (B, N, 2, Q): [row, col] x frequency
-        cos, sin = angles.cos(), angles.sin()
+        # Values of `dtype`, laid out in float32 (exactly) and cast back at the end: stack/cat of float16
+        # tensors would fail under a bfloat16 autocast (mixed-precision training).
+        cos, sin = angles.cos().float(), angles.sin().float()
         # Layout per head: [row: cos q0 | cos q1] [col: cos q0 | cos q1], the sign of the
         # split-half rotation folded into sin: [-sin, +sin] per axis.
         cos = torch.stack((cos, cos), dim=-2)  # (B, N, 2, 2, Q)
@@ -78,11 +80,14 @@ class RoPE2D(nn.Module):
         cos = torch.where(unrotated, torch.ones_like(cos), cos)
         sin = torch.where(unrotated, torch.zeros_like(sin), sin)
         compute = None if dtype == torch.float32 else dtype
-        return RotaryTable(cos.flatten(-3)[:, None], sin.flatten(-3)[:, None], None, compute)
+        return RotaryTable(cos.flatten(-3)[:, None].to(dtype), sin.flatten(-3)[:, None].to(dtype), None, compute)
 
 
 def apply_rotary(x: torch.Tensor, table: RotaryTable) -> torch.Tensor:
-    """Rotate `x` (B, heads, N, head_dim) with a `RotaryTable` for the same B and N."""
+    """Rotate `x` (..., B, heads, N, head_dim) with a `RotaryTable` for the same B and N.
+
+    Leading dimensions broadcast: q and k stacked as (2, B, heads, N, head_dim) rotate in one pass.
+    """
     if table.compute_dtype is not None and table.compute_dtype != x.dtype:
         return apply_rotary(x.to(table.compute_dtype), table).to(x.dtype)
     cos = table.cos.to(x.dtype)
