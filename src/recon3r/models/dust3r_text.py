@@ -232,7 +232,7 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
     """The pair model plus one caption per view (see the module docstring).
 
     Args (keyword only):
-        text_encoder: a `recon3r.text.build_text_encoder` name ('tiny', 'minilm', 'exif', 'hf')
+        text_encoder: a `recon3r.models.encoders.text.build_text_encoder` name ('tiny', 'minilm', 'exif', 'hf')
             or path (Hugging Face folder, Exif-as-Language file).
         text_encoder_kwargs: its keyword arguments (not `frozen`: use `freeze_text`).
         fusion: 'token' or 'film'.
@@ -360,9 +360,9 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         return {"loaded": sorted(loaded), "new": sorted(set(own) - set(loaded)), "unexpected": sorted(unexpected)}
 
     def _load_image_weights(self, path: Path, own: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str]]:
-        from recon3r.train.pretrained import read_state_dict
+        from recon3r.models.checkpoint import read_weights, resolve_checkpoint_path
 
-        state_dict = self.filter_state_dict(read_state_dict(path))
+        state_dict = self.filter_state_dict(read_weights(resolve_checkpoint_path(path))[0])
         image_names = [k for k in own if not k.startswith(NEW_PREFIXES)]
         missing = [k for k in image_names if k not in state_dict]
         mismatched = [
@@ -381,8 +381,8 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         return image_names, sorted(set(state_dict) - set(image_names))
 
     def _load_exif_tower(self, path: Path) -> list[str]:
-        from recon3r.text import ExifAsLanguageEncoder
-        from recon3r.text.exif_as_language import (
+        from recon3r.models.encoders.text import ExifAsLanguageEncoder
+        from recon3r.models.encoders.text.exif_as_language import (
             exif_state_dict_to_distilbert,
             read_exif_as_language_state_dict,
         )
@@ -481,7 +481,7 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         function of its text only, not of its batch-mates or of what was cached before, so a
         resumed training run repeats an uninterrupted one exactly.
         """
-        from recon3r.text import normalize_caption
+        from recon3r.utils.checks import normalize_caption
 
         encoder = self.text_encoder
         cache = self._embedding_cache
@@ -584,7 +584,7 @@ def _zero_linear(dim_in: int, dim_out: int) -> nn.Linear:
 
 
 def _build_text_encoder(name: str, kwargs: dict[str, Any], frozen: bool) -> nn.Module:
-    from recon3r.text import build_text_encoder
+    from recon3r.models.encoders.text import build_text_encoder
 
     # A checkpoint is rebuilt on the meta device and its weights assigned; the text encoder's
     # non-persistent buffers (position ids) are not in the state dict, so it is built for real.

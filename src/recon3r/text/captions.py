@@ -33,6 +33,7 @@ from typing import Any
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from recon3r.errors import ConfigError, ImageLoadError
+from recon3r.utils.checks import normalize_caption
 
 # Order of the keys in every caption this module writes.
 CAPTION_KEYS: tuple[str, ...] = (
@@ -258,19 +259,6 @@ def scale_caption_focal(caption: str | None, factor: float) -> str | None:
             segment = f"{key}: {clean_value(key.strip(), number * factor)}"
         segments.append(segment)
     return ", ".join(segments)
-
-
-def normalize_caption(caption: str | None) -> str | None:
-    """A caption as the model takes it: None, "" and blank strings mean "no caption" (None).
-
-    Any other string (free text or EXIF text) is returned unchanged; other types raise
-    `ConfigError`.
-    """
-    if caption is None:
-        return None
-    if not isinstance(caption, str):
-        raise ConfigError(f"a caption must be a string or None, got {type(caption).__name__} {caption!r}")
-    return caption if caption.strip() else None
 
 
 def load_captions_file(path: str | os.PathLike) -> dict[str, str | None]:
