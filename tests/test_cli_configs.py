@@ -1,0 +1,84 @@
+"""Each converted command's flags are exactly its config's fields (issue 11: one place for each thing).
+
+For every command whose parser is made by `recon3r.utils.config_cli`: every config field meant for
+the command line has a flag, every flag maps to a field (so none is written by hand), and a command
+line of only the required arguments builds the library's default config.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+
+import pytest
+
+from recon3r.cli import build_parser, main
+from recon3r.stream.reconstruct import DEFAULT_MAX_POINTERS, StreamConfig
+from recon3r.utils.config_cli import config_from_args
+
+#: command → (its config class, the fewest arguments it accepts, the config those arguments mean).
+COMMANDS = {
+    "stream": (StreamConfig, ["frames", "--out", "o"], StreamConfig(frames=["frames"], out="o")),
+}
+
+
+def _subparser(name: str) -> argparse.ArgumentParser:
+    actions = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return actions[0].choices[name]
+
+
+def _destinations(parser: argparse.ArgumentParser) -> set[str]:
+    return {action.dest for action in parser._actions if not isinstance(action, argparse._HelpAction)}
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_flags_and_config_fields_match_one_to_one(command):
+    cls = COMMANDS[command][0]
+    fields = {f.name for f in dataclasses.fields(cls) if f.metadata.get("cli", True) is not False}
+    flags = _destinations(_subparser(command))
+    assert sorted(fields - flags) == [], "config fields without a flag"
+    assert sorted(flags - fields) == [], "flags that are no config field"
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_the_bare_command_line_builds_the_library_default(command):
+    cls, argv, expected = COMMANDS[command]
+    assert config_from_args(cls, build_parser().parse_args([command, *argv])) == expected
+
+
+def test_stream_flags_keep_their_spellings_and_meanings():
+    args = build_parser().parse_args(["stream", "a.png", "b.png", "--out", "o", "--weights", "w.pth", "--max-pointers",
+                                      "0", "--every", "2", "--max-frames", "9", "--min-conf", "2.5", "--formats",
+                                      "ply, npz", "--dtype", "bfloat16", "--quiet", "--overwrite", "--size", "224"])
+    config = config_from_args(StreamConfig, args)
+    assert config == StreamConfig(frames=["a.png", "b.png"], out="o", weights="w.pth", max_pointers=0, every=2,
+                                  max_frames=9, min_conf=2.5, formats=("ply", "npz"), dtype="bfloat16",
+                                  progress=False, overwrite=True, size=224)
+    assert config.memory_cap is None and StreamConfig(frames=["a"]).memory_cap == DEFAULT_MAX_POINTERS
+
+
+def _exit_code(argv: list[str]) -> int:
+    """`recon3r ARGV`'s exit code, whether argparse (SystemExit) or the command refused it."""
+    try:
+        return main(argv)
+    except SystemExit as stop:
+        return int(stop.code)
+
+
+STREAM = ["stream", "f", "--out", "o", "--weights", "w.pth"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*STREAM, "--max-pointers", "-1"], "error: --max-pointers must be >= 0 (0: unbounded), got -1\n"),
+    ([*STREAM, "--min-conf", "nan"], "error: --min-conf must be a finite number"),
+    ([*STREAM, "--formats", "ply,obj"], "error: unknown export format(s) 'obj'"),
+    (["stream", "f", "--out", "o"], "error: no streaming model given"),
+    ([*STREAM, "--every", "x"], "error: argument --every: invalid int value: 'x'\n"),
+    ([*STREAM, "--dtype", "half"], "error: argument --dtype: invalid choice: 'half'"),
+])
+def test_bad_values_are_one_line_errors_naming_the_flag(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # nothing is written: every value is refused before the output folder is made
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "o").exists()
