@@ -13,12 +13,14 @@ import dataclasses
 import pytest
 
 from recon3r.cli import build_parser, main
+from recon3r.depth3d import DepthTo3DConfig
 from recon3r.stream.reconstruct import DEFAULT_MAX_POINTERS, StreamConfig
 from recon3r.utils.config_cli import config_from_args
 
 #: command → (its config class, the fewest arguments it accepts, the config those arguments mean).
 COMMANDS = {
     "stream": (StreamConfig, ["frames", "--out", "o"], StreamConfig(frames=["frames"], out="o")),
+    "depth-to-3d": (DepthTo3DConfig, ["d.npy", "--out", "o.ply"], DepthTo3DConfig(depth="d.npy", out="o.ply")),
 }
 
 
@@ -68,6 +70,14 @@ def _exit_code(argv: list[str]) -> int:
 STREAM = ["stream", "f", "--out", "o", "--weights", "w.pth"]
 
 
+def test_depth_to_3d_flags_keep_their_spellings_and_meanings():
+    args = build_parser().parse_args(["depth-to-3d", "maps", "--out", "clouds", "--overwrite", "--image", "photos",
+                                      "--disparity", "--focal", "50", "--weights", "w", "--quiet"])
+    assert config_from_args(DepthTo3DConfig, args) == DepthTo3DConfig(
+        depth="maps", out="clouds", overwrite=True, image="photos", disparity=True, focal=50.0, weights="w",
+        progress=False)
+
+
 @pytest.mark.parametrize("argv, message", [
     ([*STREAM, "--max-pointers", "-1"], "error: --max-pointers must be >= 0 (0: unbounded), got -1\n"),
     ([*STREAM, "--min-conf", "nan"], "error: --min-conf must be a finite number"),
@@ -75,6 +85,9 @@ STREAM = ["stream", "f", "--out", "o", "--weights", "w.pth"]
     (["stream", "f", "--out", "o"], "error: no streaming model given"),
     ([*STREAM, "--every", "x"], "error: argument --every: invalid int value: 'x'\n"),
     ([*STREAM, "--dtype", "half"], "error: argument --dtype: invalid choice: 'half'"),
+    (["depth-to-3d", "d.npy", "--out", "o.txt"], "must end in .ply"),
+    (["depth-to-3d", "d.npy"], "error: the following arguments are required: --out"),
+    (["depth-to-3d", "d.npy", "--out", "o", "--focal", "wide"], "error: argument --focal: invalid float value"),
 ])
 def test_bad_values_are_one_line_errors_naming_the_flag(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # nothing is written: every value is refused before the output folder is made
