@@ -14,6 +14,7 @@ import pytest
 
 from recon3r.cli import build_parser, main
 from recon3r.depth3d import DepthTo3DConfig
+from recon3r.lrm.pipeline import SingleImageConfig
 from recon3r.stream.reconstruct import DEFAULT_MAX_POINTERS, StreamConfig
 from recon3r.utils.config_cli import config_from_args
 
@@ -21,6 +22,7 @@ from recon3r.utils.config_cli import config_from_args
 COMMANDS = {
     "stream": (StreamConfig, ["frames", "--out", "o"], StreamConfig(frames=["frames"], out="o")),
     "depth-to-3d": (DepthTo3DConfig, ["d.npy", "--out", "o.ply"], DepthTo3DConfig(depth="d.npy", out="o.ply")),
+    "single-image": (SingleImageConfig, [], SingleImageConfig()),
 }
 
 
@@ -78,6 +80,22 @@ def test_depth_to_3d_flags_keep_their_spellings_and_meanings():
         progress=False)
 
 
+def test_single_image_flags_keep_their_spellings_and_aliases():
+    args = build_parser().parse_args([
+        "single-image", "--input", "cat.png", "--mode", "image", "--checkpoint_path", "w", "--config_path", "c.json",
+        "--output_path", "o", "--export_mesh", "--mesh_thres", "5", "--render_views", "12", "--render_fps", "10",
+        "--render_size", "64", "--source_size", "56", "--source_cam_dist", "2.5", "--no-recenter", "--frame_size", "4",
+        "--steps", "3", "--seed", "7", "--overwrite", "--infer", "infer.yaml", "model_name=w"])
+    assert config_from_args(SingleImageConfig, args) == SingleImageConfig(
+        image=["model_name=w"], openlrm_infer="infer.yaml", input="cat.png", mode="image", weights="w",
+        config_path="c.json", out="o", export_mesh=True, mesh_threshold=5.0, views=12, fps=10.0, render_size=64,
+        source_size=56, source_distance=2.5, recenter=False, chunk=4, steps=3, seed=7, overwrite=True)
+    hyphens = build_parser().parse_args(["single-image", "x.png", "--checkpoint-path", "w", "--output-path", "o",
+                                         "--mesh-size", "64", "--text-to-image", "t", "--export-video"])
+    assert config_from_args(SingleImageConfig, hyphens) == SingleImageConfig(
+        image=["x.png"], weights="w", out="o", mesh_size=64, text_to_image="t", export_video=True)
+
+
 @pytest.mark.parametrize("argv, message", [
     ([*STREAM, "--max-pointers", "-1"], "error: --max-pointers must be >= 0 (0: unbounded), got -1\n"),
     ([*STREAM, "--min-conf", "nan"], "error: --min-conf must be a finite number"),
@@ -88,6 +106,10 @@ def test_depth_to_3d_flags_keep_their_spellings_and_meanings():
     (["depth-to-3d", "d.npy", "--out", "o.txt"], "must end in .ply"),
     (["depth-to-3d", "d.npy"], "error: the following arguments are required: --out"),
     (["depth-to-3d", "d.npy", "--out", "o", "--focal", "wide"], "error: argument --focal: invalid float value"),
+    (["single-image", "a.png", "b.png", "--out", "o"], "error: pass one IMAGE or folder, got 2"),
+    (["single-image", "a.png"], "error: --out is required"),
+    (["single-image", "a.png", "--out", "o", "--weights", "w", "--views", "0"], "error: --views must be"),
+    (["single-image", "a.png", "--out", "o", "--mode", "sound"], "error: argument --mode: invalid choice"),
 ])
 def test_bad_values_are_one_line_errors_naming_the_flag(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # nothing is written: every value is refused before the output folder is made
@@ -95,3 +117,9 @@ def test_bad_values_are_one_line_errors_naming_the_flag(argv, message, tmp_path,
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_states_only_real_defaults(command):
+    text = _subparser(command).format_help()
+    assert "(default: )" not in text and "(default: [])" not in text
