@@ -17,13 +17,21 @@ On held-out pairs (`split='test'`, scenes never seen in training) it reports, fo
 The caption model is evaluated with true captions, wrong ones (focal length x2 in the text) and
 none. A reference row gives the best constant focal (the median true focal/width of the test views).
 
-    .venv/bin/python benchmarks/captions_vs_image_only.py                 # about 25 min on 2 busy cores
-    .venv/bin/python benchmarks/captions_vs_image_only.py --steps 40 --scenes 40 --test-pairs 32  # smoke run
+Every seed (`--seeds`, default 0,1,2,3,7) trains its own models and draws its own test pairs; the
+script prints one full table per seed, then a summary: per seed the median focal errors, their
+ratios, and the median over seeds, with the acceptance checks of issue 18 (true captions < 0.6x
+image only; doubled focal > 1.5x true; missing within 10% of image only) per seed.
+`--out DIR` keeps the runs; a model whose folder (named by a hash of its settings) already holds
+a finished run is not trained again.
+
+    .venv/bin/python benchmarks/captions_vs_image_only.py            # 5 seeds: about 1.5 h on 2 busy cores
+    .venv/bin/python benchmarks/captions_vs_image_only.py --seeds 0 --steps 40 --scenes 40 --test-pairs 32  # smoke run
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import multiprocessing
 import os
 import platform
@@ -46,7 +54,7 @@ def dataset_spec(split: str, scenes: int, views: int) -> str:
             f"kind='pairs', cache_views=100000)")
 
 
-def train_model(name: str, model: str, args: argparse.Namespace, root: Path) -> tuple[Path, float]:
+def train_model(name: str, model: str, args: argparse.Namespace, root: Path, seed: int) -> tuple[Path, float]:
     """Train one model with the real trainer (run in its own process); returns (checkpoint, seconds)."""
     import contextlib
 
@@ -61,12 +69,17 @@ def train_model(name: str, model: str, args: argparse.Namespace, root: Path) -> 
         model=model, train_dataset=f"{args.steps * args.batch_size} @ {dataset_spec('train', args.scenes, args.views)}",
         train_criterion="Regr3D(L21, norm_mode='avg_dis')", epochs=1, max_steps=args.steps, batch_size=args.batch_size,
         lr=args.lr, warmup_epochs=0.05, min_lr=args.lr / 50, output_dir=str(root / name), device="cpu",
-        log_freq=50, seed=args.seed,
+        log_freq=50, seed=seed,
     )
+    done = root / name / "train_seconds.txt"
+    if done.is_file() and (root / name / "checkpoint-last").is_dir():  # finished earlier (--out)
+        return root / name / "checkpoint-last", float(done.read_text())
     start = time.perf_counter()
     with contextlib.redirect_stdout(sys.stderr):  # keep stdout for the table
         train(config, show_progress=False)
-    return root / name / "checkpoint-last", time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    done.write_text(f"{seconds:.1f}")
+    return root / name / "checkpoint-last", seconds
 
 
 def with_captions(items: list, indices: list[int], dataset, mode: str) -> list:
@@ -120,6 +133,81 @@ def constant_focal_row(dataset, indices: list[int]) -> dict[str, float]:
     return {"focal_median": float(np.median(errors)), "focal_mean": float(errors.mean())}
 
 
+def run_folder(name: str, spec: str, args: argparse.Namespace, seed: int) -> str:
+    """`seed{N}/<name>-<hash of the model string and training settings>`: a changed setting trains anew."""
+    settings = f"{spec}|{args.steps}|{args.batch_size}|{args.lr}|{args.scenes}|{args.views}"
+    digest = hashlib.sha1(settings.encode()).hexdigest()[:8]
+    short = name.replace(" + ", "_and_").replace(" ", "_").replace("(", "").replace(")", "")
+    return f"seed{seed}/{short}-{digest}"
+
+
+def run_seed(seed: int, runs: dict[str, str], args: argparse.Namespace, root: Path) -> list[tuple]:
+    """Train every model of `runs` with `seed` (side by side), evaluate them; returns the table rows."""
+    import numpy as np
+
+    from recon3r.data import Procedural
+    from recon3r.models import load_model
+
+    with ProcessPoolExecutor(max_workers=min(len(runs), args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for name, spec in runs.items():
+            print(f"seed {seed}: training {name}: {spec}", file=sys.stderr, flush=True)
+            futures[name] = pool.submit(train_model, run_folder(name, spec, args, seed), spec, args, root, seed)
+        results = {name: future.result() for name, future in futures.items()}
+
+    test = Procedural(scenes=args.test_scenes, views=args.views, size=64, resolution=RESOLUTION, split="test")
+    rng = np.random.default_rng(seed)
+    indices = sorted(rng.choice(len(test), size=min(args.test_pairs, len(test)), replace=False).tolist())
+    rows = [("best constant focal (reference)", "-", constant_focal_row(test, indices), None)]
+    for name, (checkpoint, seconds) in results.items():
+        model = load_model(checkpoint).eval()
+        for mode in (("true", "wrong (focal x2)", "missing") if "caption" in name else ("-",)):
+            print(f"seed {seed}: evaluating {name}, captions {mode}", file=sys.stderr, flush=True)
+            rows.append((name, mode, evaluate(model, test, indices, mode.split(" ")[0]), seconds))
+    return rows
+
+
+def print_seed_table(seed: int, rows: list[tuple]) -> None:
+    def cell(values: dict, key: str, fmt: str = "{:.3f}") -> str:
+        return fmt.format(values[key]) if key in values else "-"
+
+    print(f"\n### seed {seed}\n")
+    print("| model | test captions | focal rel. error (median) | focal rel. error (mean) | Regr3D | Regr3D_ScaleShiftInv "
+          "| depth AbsRel (median-aligned) | train time |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|")
+    for name, mode, values, seconds in rows:
+        train_time = f"{seconds / 60:.1f} min" if seconds is not None else "-"
+        print(f"| {name} | {mode} | {cell(values, 'focal_median')} | {cell(values, 'focal_mean')} | {cell(values, 'regr3d')} "
+              f"| {cell(values, 'ssi')} | {cell(values, 'abs_rel')} | {train_time} |", flush=True)
+
+
+def print_summary(per_seed: dict[int, list[tuple]], caption_models: list[str]) -> bool:
+    """Per seed and median over seeds: median focal errors, ratios and the acceptance checks; True if all pass."""
+    import numpy as np
+
+    all_pass = True
+    for caption_model in caption_models:
+        print(f"\n### {caption_model} vs image only: median focal error per seed\n")
+        print("| seed | image only | caption true | caption wrong (focal ×2) | caption missing | true / image only "
+              "| wrong / true | missing / image only | checks |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
+        table = []
+        for seed, rows in per_seed.items():
+            focal = {(name, mode.split(" ")[0]): values["focal_median"] for name, mode, values, _ in rows}
+            image, true = focal[("image only", "-")], focal[(caption_model, "true")]
+            wrong, missing = focal[(caption_model, "wrong")], focal[(caption_model, "missing")]
+            table.append((image, true, wrong, missing, true / image, wrong / true, missing / image))
+            checks = (true / image < 0.6, wrong / true > 1.5, abs(missing / image - 1) <= 0.1)
+            all_pass &= all(checks)
+            marks = ", ".join(f"{label} {'ok' if ok else 'FAIL'}" for label, ok in zip(("true", "wrong", "missing"), checks))
+            print(f"| {seed} | {image:.3f} | {true:.3f} | {wrong:.3f} | {missing:.3f} | {true / image:.2f}× "
+                  f"| {wrong / true:.2f}× | {missing / image:.2f}× | {marks} |")
+        median = np.median(np.array(table), axis=0)
+        print(f"| **median over {len(table)} seeds** | {median[0]:.3f} | {median[1]:.3f} | {median[2]:.3f} | {median[3]:.3f} "
+              f"| {median[4]:.2f}× | {median[5]:.2f}× | {median[6]:.2f}× | |")
+    return all_pass
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600, help="optimizer steps per model")
@@ -130,73 +218,56 @@ def main() -> int:
     parser.add_argument("--test-scenes", type=int, default=60)
     parser.add_argument("--test-pairs", type=int, default=200)
     parser.add_argument("--text-encoder", default="minilm", help="text_encoder of the caption model (frozen)")
-    parser.add_argument("--fusion", default="token,film", help="comma-separated fusion modes, one caption model each")
+    parser.add_argument("--fusion", default="token", help="comma-separated fusion modes, one caption model each")
     parser.add_argument("--caption-lr-scale", type=float, default=10.0, help="lr multiplier of the new caption parameters")
     parser.add_argument("--caption-dropout", type=float, default=0.1)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--model-args", default="", help="extra keyword arguments of the caption models, e.g. "
+                        "\"caption_share=None\" (the pre-issue-18 token fusion)")
+    parser.add_argument("--seeds", default="0,1,2,3,7", help="comma-separated seeds: each trains and tests anew")
+    parser.add_argument("--seed", type=int, default=None, help="one seed (same as --seeds N)")
+    parser.add_argument("--jobs", type=int, default=4, help="models trained side by side (one process each)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (1 on a shared machine)")
     parser.add_argument("--out", default="", help="keep the runs here (default: a temporary folder)")
     args = parser.parse_args()
+    seeds = [args.seed] if args.seed is not None else [int(s) for s in args.seeds.split(",") if s.strip()]
 
     import numpy as np
     import torch
 
     import recon3r
-    from recon3r.data import Procedural
-    from recon3r.models import load_model
 
     torch.set_num_threads(args.threads)
     root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="captions_bench_"))
     load_before = os.getloadavg()
+    start = time.perf_counter()
     runs = {"image only": f"AsymmetricCroCo3DStereo({PAIR_MODEL})"}
+    extra = f", {args.model_args}" if args.model_args.strip() else ""
     for fusion in args.fusion.split(","):
         runs[f"image + caption ({fusion})"] = (
             f"AsymmetricCroCo3DStereoAndText({PAIR_MODEL}, text_encoder={args.text_encoder!r}, fusion={fusion!r}, "
-            f"caption_dropout={args.caption_dropout}, caption_lr_scale={args.caption_lr_scale}, freeze_text=True)"
+            f"caption_dropout={args.caption_dropout}, caption_lr_scale={args.caption_lr_scale}, freeze_text=True{extra})"
         )
-    # One process per model, side by side (each single-threaded): same data, steps and seed.
-    with ProcessPoolExecutor(max_workers=len(runs), mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {}
-        for name, spec in runs.items():
-            print(f"training {name}: {spec}", file=sys.stderr, flush=True)
-            folder = name.replace(" + ", "_and_").replace(" ", "_").replace("(", "").replace(")", "")
-            futures[name] = pool.submit(train_model, folder, spec, args, root)
-        results = {name: future.result() for name, future in futures.items()}
-    checkpoints = {name: result[0] for name, result in results.items()}
-    times = {name: result[1] for name, result in results.items()}
-
-    test = Procedural(scenes=args.test_scenes, views=args.views, size=64, resolution=RESOLUTION, split="test")
-    rng = np.random.default_rng(args.seed)
-    indices = sorted(rng.choice(len(test), size=min(args.test_pairs, len(test)), replace=False).tolist())
-    rows = [("best constant focal (reference)", "-", constant_focal_row(test, indices), None)]
-    for name, checkpoint in checkpoints.items():
-        model = load_model(checkpoint).eval()
-        for mode in (("true", "wrong (focal x2)", "missing") if "caption" in name else ("-",)):
-            print(f"evaluating {name}, captions {mode}", file=sys.stderr, flush=True)
-            rows.append((name, mode, evaluate(model, test, indices, mode.split(" ")[0]), times[name]))
-
-    def cell(values: dict, key: str, fmt: str = "{:.3f}") -> str:
-        return fmt.format(values[key]) if key in values else "-"
 
     print(f"- command: `{shlex.join([Path(sys.executable).name, *sys.argv])}`")
-    print(f"- machine: {platform.machine()} ({os.cpu_count()} logical CPUs), {platform.platform()}; "
-          f"load average before {', '.join(f'{x:.2f}' for x in load_before)}, after "
-          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"- versions: recon3r {getattr(recon3r, '__version__', '?')}, torch {torch.__version__}, numpy {np.__version__}, "
           f"Python {platform.python_version()}; {args.threads} torch thread(s), CPU, float32")
     print(f"- training (all models): {args.steps} steps x batch {args.batch_size}, AdamW lr {args.lr:g} cosine, "
-          f"`Regr3D(L21, norm_mode='avg_dis')`, seed {args.seed}, {args.scenes} procedural scenes x {args.views} views at "
+          f"`Regr3D(L21, norm_mode='avg_dis')`, {args.scenes} procedural scenes x {args.views} views at "
           f"{RESOLUTION[0]}x{RESOLUTION[1]}; caption models: text encoder {args.text_encoder!r} (frozen), "
-          f"caption dropout {args.caption_dropout}, caption parameters at {args.caption_lr_scale:g}x lr; "
-          f"the models train side by side, one process each")
-    print(f"- evaluation: {len(indices)} held-out pairs from {args.test_scenes} test scenes\n")
-    print("| model | test captions | focal rel. error (median) | focal rel. error (mean) | Regr3D | Regr3D_ScaleShiftInv "
-          "| depth AbsRel (median-aligned) | train time |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for name, mode, values, seconds in rows:
-        train_time = f"{seconds / 60:.1f} min" if seconds is not None else "-"
-        print(f"| {name} | {mode} | {cell(values, 'focal_median')} | {cell(values, 'focal_mean')} | {cell(values, 'regr3d')} "
-              f"| {cell(values, 'ssi')} | {cell(values, 'abs_rel')} | {train_time} |")
+          f"caption dropout {args.caption_dropout}, caption parameters at {args.caption_lr_scale:g}x lr"
+          f"{'; ' + args.model_args if extra else ''}; up to {args.jobs} models train side by side, one process each")
+    print(f"- evaluation: {args.test_pairs} held-out pairs from {args.test_scenes} test scenes per seed; seeds {seeds}",
+          flush=True)
+    per_seed = {}
+    for seed in seeds:
+        per_seed[seed] = run_seed(seed, runs, args, root)
+        print_seed_table(seed, per_seed[seed])
+    all_pass = print_summary(per_seed, [name for name in runs if "caption" in name])
+    print(f"\n- machine: {platform.machine()} ({os.cpu_count()} logical CPUs), {platform.platform()}; "
+          f"load average before {', '.join(f'{x:.2f}' for x in load_before)}, after "
+          f"{', '.join(f'{x:.2f}' for x in os.getloadavg())}; {(time.perf_counter() - start) / 60:.0f} min in all; "
+          f"runs in {root}")
+    print(f"- acceptance (every seed, every caption model): {'all pass' if all_pass else 'NOT all pass'}")
     return 0
 
 

@@ -44,3 +44,26 @@ def test_floor_prints_both_dtypes_and_both_paths():
     assert [row[:2] for row in rows] == [["float32", "symmetrized forward"], ["float32", "run_pairs"],
                                          ["bfloat16", "symmetrized forward"], ["bfloat16", "run_pairs"]]
     assert rows[0][6] == "1.00×" and float(rows[1][3]) < float(rows[0][3])  # fewer FLOPs per pair
+
+
+def test_dino_ring_captions_carry_each_photos_calibrated_focal(shared_path):
+    """captions_dino_ring.py writes the caption a camera would: the 35 mm focal of the calibration, doubled when wrong."""
+    import importlib.util
+
+    from recon3r.eval.realsets import load_real_set
+    from recon3r.text import focal_35mm_equivalent, parse_caption
+
+    ring = load_real_set(shared_path("data", "middlebury_dino_sparse_ring"))
+    spec = importlib.util.spec_from_file_location("captions_dino_ring", ROOT / "benchmarks" / "captions_dino_ring.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    true, wrong = script.ring_captions(ring), script.ring_captions(ring, 2.0)
+    assert sorted(true) == sorted(Path(p).name for p in ring.image_paths)
+    for path, k, (width, height) in zip(ring.image_paths, ring.intrinsics, ring.image_sizes):
+        name = Path(path).name
+        expected = focal_35mm_equivalent(float(k[0, 0]), width, height)
+        read_true = float(parse_caption(true[name])["FocalLengthIn35mmFilm"])
+        read_wrong = float(parse_caption(wrong[name])["FocalLengthIn35mmFilm"])
+        assert abs(read_true - expected) <= 0.5 + 1e-6
+        assert abs(read_wrong - 2 * read_true) <= 1.0
+        assert parse_caption(true[name])["ImageWidth"] == str(width)

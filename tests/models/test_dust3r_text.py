@@ -105,8 +105,65 @@ def test_fresh_model_on_golden_duster_weights_gives_the_reference_outputs(case, 
 
 def test_default_fusion_is_the_token_and_starts_closed():
     model = text_model()
-    assert model.config["fusion"] == "token"
+    assert model.config["fusion"] == "token" and model.config["caption_share"] == 0.5
     assert torch.equal(model.caption_gates, torch.zeros(2, model.dec_depth, 2))
+    assert torch.equal(model.caption_logit_offsets, torch.zeros(2, model.dec_depth, 2))
+    assert set(model.fusion_gates()) == {f"caption_gate.view{s}.layer{layer}.{kind}" for s in (1, 2)
+                                         for layer in range(model.dec_depth) for kind in ("self", "cross")}
+    assert set(model.fusion_gates().values()) == {0.0}
+
+
+def test_caption_key_gets_its_share_of_attention_whatever_the_number_of_image_tokens():
+    """With equal scores the caption key takes `caption_share` of the attention of an open gate,
+    for 4 or 40 image tokens; without the share (None) it takes 1 / (N + 1), as before issue 18."""
+    from recon3r.models.dust3r_text import caption_attention
+
+    for n_image in (4, 40):
+        model = text_model(caption_share=0.3)
+        logits = model.caption_key_logits(0, 0, n_image + 1, n_image + 1).detach()
+        q = k = torch.zeros(1, 2, n_image + 1, 8, dtype=torch.float64)
+        v = torch.zeros(1, 2, n_image + 1, 8, dtype=torch.float64)
+        v[:, :, -1] = 1.0  # only the caption's value is non-zero: the output is its attention weight
+        open_gate = torch.tensor(30.0, dtype=torch.float64)
+        share = caption_attention(q, k, v, None, None, 1, open_gate, logits[0])[0, :, :n_image]
+        torch.testing.assert_close(share, torch.full_like(share, 0.3))
+        plain = caption_attention(q, k, v, None, None, 1, open_gate)[0, :, :n_image]
+        torch.testing.assert_close(plain, torch.full_like(plain, 1 / (n_image + 1)))
+        closed = caption_attention(q, k, v, None, None, 1, torch.tensor(0.0, dtype=torch.float64), logits[0])
+        assert float(closed[0, :, :n_image].abs().max()) == 0.0
+    with pytest.raises(ConfigError, match="caption_share must be in"):
+        text_model(caption_share=1.0)
+    assert not hasattr(text_model(caption_share=None), "caption_logit_offsets")
+
+
+def test_token_checkpoint_from_before_the_caption_share_is_refused_with_the_fix(tmp_path):
+    import json
+
+    legacy = text_model(caption_share=None)
+    save_model(legacy, tmp_path / "legacy")
+    config_path = tmp_path / "legacy" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["kwargs"]["caption_share"]  # as written before the argument existed
+    config_path.write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match='add "caption_share": null'):
+        load_model(tmp_path / "legacy")
+    config["kwargs"]["caption_share"] = None
+    config_path.write_text(json.dumps(config))
+    view1, view2 = make_views(captions1=CAPTIONS1, captions2=CAPTIONS2)
+    with torch.no_grad():
+        assert max_difference(legacy(view1, view2), load_model(tmp_path / "legacy")(view1, view2)) <= 1e-6
+
+
+def test_caption_focal_head_reads_present_captions_only():
+    model = text_model(caption_focal_weight=0.5)
+    assert model.config["caption_focal_weight"] == 0.5
+    view1, view2 = make_views(captions1=CAPTIONS1, captions2=CAPTIONS2)
+    with torch.no_grad():
+        res1, res2 = model(view1, view2)
+    assert torch.isfinite(res1["caption_focal"]).tolist() == [True, False]
+    assert torch.isfinite(res2["caption_focal"]).tolist() == [False, True]
+    with torch.no_grad():
+        assert "caption_focal" not in text_model()(view1, view2)[0]
 
 
 # ---------------------------------------------------------------- captions
@@ -283,6 +340,13 @@ def test_caption_attention_matches_explicit_scores():
     image = torch.softmax(scores[:, :, :4, :4] / 8**0.5, dim=-1) @ v[:, :, :4]
     expected = torch.cat((image + torch.tanh(gate) * (full[:, :, :4] - image), full[:, :, 4:]), dim=2)
     torch.testing.assert_close(got, expected)
+    # A caption logit is added to every (scaled) score of the caption key, image and caption queries alike.
+    logit = torch.tensor(1.7, dtype=torch.float64)
+    scaled = scores / 8**0.5
+    scaled[:, :, :, 4] += logit
+    full = torch.softmax(scaled, dim=-1) @ v
+    expected = torch.cat((image + torch.tanh(gate) * (full[:, :, :4] - image), full[:, :, 4:]), dim=2)
+    torch.testing.assert_close(caption_attention(q, k, v, table, table, 1, gate, logit), expected)
 
 
 # ---------------------------------------------------------------- initialisation from files

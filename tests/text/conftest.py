@@ -59,7 +59,7 @@ def hf_folders(tmp_path_factory):
     """Tiny random BERT and DistilBERT saved as Hugging Face folders with the MiniLM tokenizer."""
     from transformers import BertConfig, BertModel, DistilBertConfig, DistilBertModel
 
-    from recon3r.text.tokenizer import load_tokenizer
+    from recon3r.models.encoders.text.tokenizer import load_tokenizer
 
     root = tmp_path_factory.mktemp("hf")
     tokenizer = load_tokenizer()

@@ -22,6 +22,7 @@ from recon3r.text import (
     load_captions_file,
     normalize_caption,
     parse_caption,
+    scale_caption_focal,
 )
 from recon3r.text.captions import clean_value, format_exposure
 
@@ -274,3 +275,18 @@ def test_captions_for_images_rejects_a_mapping_that_matches_nothing_or_is_ambigu
     twins = [tmp_path / "one" / "a.jpg", tmp_path / "two" / "a.jpg"]
     with pytest.raises(ConfigError, match="'a.jpg' is ambiguous"):
         captions_for_images({"a.jpg": "x"}, twins)
+
+
+def test_scale_caption_focal_rewrites_both_focal_fields_and_keeps_the_rest():
+    caption = ("Make: Procedural, Model: PX-APSC, FocalLength: 18.3 mm, FocalLengthIn35mmFilm: 27, "
+               "ImageWidth: 64, ImageHeight: 48")
+    doubled = scale_caption_focal(caption, 2.0)
+    assert doubled == ("Make: Procedural, Model: PX-APSC, FocalLength: 36.6 mm, FocalLengthIn35mmFilm: 54, "
+                       "ImageWidth: 64, ImageHeight: 48")
+    assert parse_caption(scale_caption_focal(caption, 0.5))["FocalLengthIn35mmFilm"] == "14"  # 13.5 rounds to even
+    assert scale_caption_focal("FocalLength: 50.0 mm", 1.5) == "FocalLength: 75.0 mm"
+    for unchanged in ("a red chair, seen from the left", "FocalLength: Unknown, Make: X", "", None):
+        assert scale_caption_focal(unchanged, 2.0) == unchanged
+    for bad in (0, -1.0, float("nan"), True):
+        with pytest.raises(ConfigError, match="factor must be a finite positive number"):
+            scale_caption_focal(caption, bad)

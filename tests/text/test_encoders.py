@@ -241,7 +241,7 @@ def test_minilm_embeds_related_text_closer_than_unrelated(minilm_prototype):
 def test_minilm_matches_a_direct_transformers_mean_pool(minilm_prototype):
     from transformers import AutoModel, AutoTokenizer
 
-    from recon3r.text.tokenizer import minilm_model_dir
+    from recon3r.models.encoders.text.tokenizer import minilm_model_dir
 
     folder = minilm_model_dir()
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)

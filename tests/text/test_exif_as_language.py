@@ -6,8 +6,11 @@ import pytest
 import torch
 
 from recon3r.errors import CheckpointError, ConfigError
+from recon3r.models.encoders.text.exif_as_language import (
+    exif_state_dict_to_distilbert,
+    read_exif_as_language_state_dict,
+)
 from recon3r.text import ExifAsLanguageEncoder, masked_mean
-from recon3r.text.exif_as_language import exif_state_dict_to_distilbert, read_exif_as_language_state_dict
 
 
 def test_mapping_keeps_exactly_the_text_tower_without_its_prefix(exif_checkpoint, make_exif_wrapper):

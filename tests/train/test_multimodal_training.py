@@ -140,3 +140,37 @@ def test_torchrun_trains_the_multimodal_model_with_two_processes(tmp_path, duste
     assert result.returncode == 0, result.stderr[-3000:]
     weights = load_file(str(out / "checkpoint-last" / "model.safetensors"))
     assert weights["caption_gates"].abs().max() > 0
+
+
+def test_held_out_evaluation_logs_gates_and_focal_error_with_true_wrong_and_missing_captions(tmp_path):
+    import csv
+
+    test_set = TRAIN_SET.replace("split='train', caption_noise=0.1, caption_dropout=0.25", "split='test'").replace("8 @", "4 @")
+    config = tiny_config(tmp_path / "run", test_dataset=test_set, max_steps=0,
+                         model=text_model_spec(caption_focal_weight=1.0))
+    train(config, show_progress=False)
+    with (tmp_path / "run" / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    test_values = {row["name"]: float(row["value"]) for row in rows if row["split"].startswith("test")}
+    train_names = {row["name"] for row in rows if row["split"] == "train"}
+    for name in ("focal_err", "focal_err_wrong_caption", "focal_err_no_caption", "caption_focal_err",
+                 "caption_gate.view1.layer0.self", "caption_gate.view2.layer1.cross"):
+        assert name in test_values, name
+    assert "caption_focal_loss" in train_names
+    # The gates are tanh of parameters the run moved away from zero.
+    gates = [v for k, v in test_values.items() if k.startswith("caption_gate.")]
+    assert len(gates) == 2 * 2 * 2 and all(-1 < g < 1 for g in gates) and any(g != 0 for g in gates)
+    assert all(v >= 0 for k, v in test_values.items() if k.startswith("focal_err"))
+
+
+def test_image_only_pair_model_logs_its_focal_error_but_no_caption_columns(tmp_path):
+    import csv
+
+    test_set = TRAIN_SET.replace("split='train', caption_noise=0.1, caption_dropout=0.25", "split='test'").replace("8 @", "4 @")
+    config = tiny_config(tmp_path / "run", test_dataset=test_set, max_steps=0,
+                         model=f"AsymmetricCroCo3DStereo({PAIR_ARGS})")
+    train(config, show_progress=False)
+    with (tmp_path / "run" / "metrics.csv").open() as handle:
+        names = {row["name"] for row in csv.DictReader(handle) if row["split"].startswith("test")}
+    assert "focal_err" in names
+    assert not {n for n in names if "caption" in n}

@@ -83,6 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "`recon3r depth-to-3d` assumes without --focal)")
     parser.add_argument("--distortion-seed", type=int, default=1,
                         help="depth_to_3d: seed of the per-map shift and focal distortions (default 1)")
+    parser.add_argument("--captions", default=None, metavar="JSON",
+                        help="learned pair methods: a JSON object mapping image file names to captions, as for "
+                        "`recon3r reconstruct --captions` (multimodal models read them; others ignore them)")
     parser.add_argument("--colmap-threads", type=int, default=1, help="COLMAP threads (1: reproducible; default 1)")
     parser.add_argument("--seed", type=int, default=0,
                         help="COLMAP random seed, and the render sampling seed of single-image models (default 0)")
@@ -112,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--method is required (repeatable): a checkpoint path, 'example', or a baseline name")
 
     # The output paths first, before any model is loaded or scene rendered.
-    inputs = [args.benchmark, args.cache, *args.method]
+    inputs = [args.benchmark, args.cache, args.captions, *args.method]
     out = None if args.out is None else check_output_file(args.out, inputs=inputs, overwrite=args.overwrite,
                                                           suffixes=(".json",))
     predictions_dir = None if args.save_predictions is None else check_output_dir(
@@ -134,10 +137,14 @@ def run(args: argparse.Namespace) -> int:
     from recon3r.utils.device import resolve_device
 
     check_dtype_for_device(parse_dtype(args.dtype), resolve_device(args.device))
+    if args.captions is not None:
+        from recon3r.text.captions import load_captions_file
+
+        load_captions_file(args.captions)  # a broken file fails here, in one line, before any scene
     settings = MethodSettings(size=args.size, niter=args.niter, device=args.device, graph=args.graph,
                               max_pointers=args.max_pointers, mesh_size=args.mesh_size,
                               colmap_threads=args.colmap_threads, seed=args.seed, dtype=args.dtype,
-                              align_mode=args.align_mode)
+                              align_mode=args.align_mode, captions=args.captions)
     methods = [resolve_method(spec, settings) for spec in args.method]
     names = [m.name for m in methods]
     for k, method in enumerate(methods):  # two checkpoints with the same folder name: tell them apart

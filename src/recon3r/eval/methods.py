@@ -79,6 +79,8 @@ class MethodSettings:
         mesh_size: single-image marching-cubes grid for Chamfer. colmap_threads: COLMAP; seed: COLMAP's
         and the single-image renderer's sampling seed. dtype: transformer-block precision of pair and
         streaming models (`recon3r.models.precision`); align_mode: pair global alignment mode.
+        captions: a captions JSON file (image file name → caption) for multimodal pair models, as
+        `recon3r reconstruct --captions` reads it; other models ignore it.
     """
 
     size: int | None = None
@@ -91,6 +93,7 @@ class MethodSettings:
     seed: int = 0
     dtype: str | None = None
     align_mode: str = "auto"
+    captions: str | None = None
 
 
 @dataclass
@@ -169,7 +172,8 @@ class LearnedMethod(Method):
     def __init__(self, weights: str | Path | None = None, *, model: torch.nn.Module | None = None,
                  name: str | None = None, size: int | None = None, niter: int = 300, lr: float = 0.01,
                  schedule: str = "cosine", graph: str = "complete", batch_size: int = 8,
-                 device: str = "auto", dtype: str | None = None, align_mode: str = "auto"):
+                 device: str = "auto", dtype: str | None = None, align_mode: str = "auto",
+                 captions: str | Path | None = None):
         if weights is None and model is None:
             raise ValueError("LearnedMethod needs weights or a model")
         if size not in (None, 224, 512):
@@ -180,12 +184,14 @@ class LearnedMethod(Method):
         self.size, self.niter, self.lr, self.schedule = size, int(niter), float(lr), schedule
         self.graph, self.batch_size, self.device = graph, int(batch_size), device
         self.dtype, self.align_mode = dtype, align_mode
+        self.captions = None if captions is None else str(captions)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, settings: MethodSettings, *, model: torch.nn.Module | None = None,
                         name: str | None = None) -> LearnedMethod:
         return cls(path, model=model, name=name, size=settings.size, niter=settings.niter, device=settings.device,
-                   graph=settings.graph, dtype=settings.dtype, align_mode=settings.align_mode)
+                   graph=settings.graph, dtype=settings.dtype, align_mode=settings.align_mode,
+                   captions=settings.captions)
 
     def load(self) -> torch.nn.Module:
         if self.model is None:
@@ -202,6 +208,7 @@ class LearnedMethod(Method):
             images=[str(p) for p in scene.image_paths], size=self.size, graph=self.graph,
             batch_size=self.batch_size, niter=self.niter, lr=self.lr, schedule=self.schedule,
             device=self.device, formats=(), progress=False, dtype=self.dtype, align_mode=self.align_mode,
+            captions=self.captions,
         )
         start = time.perf_counter()
         try:
@@ -223,7 +230,7 @@ class LearnedMethod(Method):
                 "weights": str(self.weights) if self.weights else None,
                 "size": self.size, "niter": self.niter, "lr": self.lr, "schedule": self.schedule,
                 "graph": self.graph, "device": self.device, "dtype": self.dtype or "float32",
-                "align_mode": self.align_mode}
+                "align_mode": self.align_mode, "captions": self.captions}
 
 
 class StreamMethod(Method):

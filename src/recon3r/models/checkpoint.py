@@ -355,6 +355,37 @@ def model_from_state_dict(state_dict: Mapping[str, torch.Tensor], path: Path) ->
     )
 
 
+def resolve_checkpoint_path(path: str | Path) -> Path:
+    """`path`, or the recon3r checkpoint folder a DUSt3R-style `.../checkpoint-best.pth` stands for."""
+    path = Path(path)
+    if not path.exists() and path.suffix == ".pth" and path.with_suffix("").is_dir():
+        return path.with_suffix("")
+    if not path.exists():
+        raise FileNotFoundError(f"pretrained checkpoint not found: {path}")
+    return path
+
+
+def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], Any]:
+    """(state dict, the unpickled `.pth` object or None) of a `.pth` or a `model.safetensors` file or folder.
+
+    A `.pth` is read with the restricted unpickler; its `model` entry (or the dict itself) must map
+    names to tensors, and a DDP `module.` prefix is stripped. CheckpointError names the file otherwise.
+    """
+    path = Path(path)
+    if path.is_dir() or path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        weights = path / WEIGHTS_NAME if path.is_dir() else path
+        if not weights.is_file():
+            raise CheckpointError(f"{path}: no {WEIGHTS_NAME} found")
+        return load_file(str(weights)), None
+    ckpt = restricted_torch_load(path)
+    state_dict = ckpt.get("model", ckpt) if isinstance(ckpt, Mapping) else None
+    if not isinstance(state_dict, Mapping) or not all(torch.is_tensor(v) for v in state_dict.values()):
+        raise CheckpointError(f"{path}: expected a state dict (or a dict with 'model'), got {type(ckpt).__name__}")
+    return strip_prefix(dict(state_dict)), ckpt
+
+
 def restricted_torch_load(path: Path) -> Any:
     """Unpickle `path` admitting only tensors, storages, containers, `argparse.Namespace` and OmegaConf data.
 

@@ -20,13 +20,27 @@ Fusion modes (`fusion=`):
   image + caption tokens `b` as `a + tanh(g) · (b − a)`, one gate `g` per block, stream and
   attention (`caption_gates`, shape (2 streams, dec_depth, 2 = self/cross)). With `g = 0` the
   image tokens never see the caption, so this is the pair model exactly; the gates open during
-  fine-tuning. Cost: each attention runs twice, once with 3× wider query/key features.
+  fine-tuning. In `b`, every score of the caption key gets the logit `caption_key_logits`:
+  log(share · N / (1 − share)) for N image keys, plus a learned offset (`caption_logit_offsets`,
+  zero at first), so that against equal image scores the caption takes `caption_share` (default
+  0.5) of `b`'s attention, at any image size. Without it (`caption_share=None`, the model before
+  issue 18) the caption is one key among N + 1 and starts with 1/(N + 1) of the attention
+  (2% at 64×48); whether its share ever grew, and the model learned to read its caption at all,
+  depended on the seed (benchmarks/README.md, "Captions vs image only").
+  Cost: each attention runs twice, once with 3× wider query/key features.
 - `film`: FiLM/AdaLN-style modulation of each decoder layer's update by the stream's own
   caption: `x_new = y + s ⊙ (y − x) + t` where `y` is the block output for input `x` and
   `(s, t) = caption_film{1,2}[layer](caption token)`. The token is carried through `decode` but
   not attended to.
 Both modes are inert at initialisation: the gates and the FiLM layers start at zero, so a model
 initialised from DUSt3R weights reproduces DUSt3R's outputs until training moves them.
+`fusion_gates()` reports how open they are (logged by the pair task at every evaluation).
+
+Optional auxiliary head (`caption_focal_weight` > 0): `caption_focal`, a linear read-out of each
+caption feature, predicts log(fx / image width) of its view; the outputs carry it as
+`res{1,2}['caption_focal']` (B,), NaN where a view has no caption, and the pair task adds
+weight × |read − true| to the loss. It teaches the caption feature the number, but on its own
+does not make the decoder use it (benchmarks/README.md); default off.
 
 Captions come in as `view['caption']`: a list of B strings, "" or None meaning missing (what the
 datasets' default collate gives). Both views' captions are tokenised and encoded once per batch,
@@ -58,6 +72,7 @@ selects `text_encoder='exif'` (`model_spec_for_exif_path`), the only encoder its
 from __future__ import annotations
 
 import inspect
+import math
 import os
 import warnings
 from collections import OrderedDict
@@ -95,7 +110,7 @@ _CACHE_SIZE = 8192
 # ---------------------------------------------------------------- blocks
 def caption_attention(
     q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, qtable: RotaryTable | None, ktable: RotaryTable | None,
-    n_caption: int, gate: torch.Tensor,
+    n_caption: int, gate: torch.Tensor, caption_logit: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Attention where the last `n_caption` queries and keys are position-free caption tokens.
 
@@ -116,25 +131,29 @@ def caption_attention(
     k_image = (torch.arange(k.shape[2], device=k.device) < nk).to(k.dtype)[:, None]
     q3 = torch.cat((qr * q_image, q * q_image, q * (1 - q_image)), dim=-1)
     k3 = torch.cat((kr * k_image, k * (1 - k_image), k), dim=-1)
-    full = F.scaled_dot_product_attention(q3, k3, v, scale=q.shape[-1] ** -0.5)
+    bias = None
+    if caption_logit is not None:  # added to every score of a caption key
+        bias = ((1 - k_image[:, 0]) * caption_logit.to(q.dtype)).expand(1, 1, q.shape[2], -1)
+    full = F.scaled_dot_product_attention(q3, k3, v, attn_mask=bias, scale=q.shape[-1] ** -0.5)
     blended = image + torch.tanh(gate).to(image.dtype) * (full[:, :, :nq] - image)
     return torch.cat((blended, full[:, :, nq:]), dim=2)
 
 
 def caption_self_attention(
-    attn: Attention, x: torch.Tensor, table: RotaryTable, n_caption: int, gate: torch.Tensor
+    attn: Attention, x: torch.Tensor, table: RotaryTable, n_caption: int, gate: torch.Tensor,
+    caption_logit: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`attn(x, table)` with the last `n_caption` tokens position-free and gated (`caption_attention`)."""
     B, N, C = x.shape
     q, k, v = attn.qkv(x).reshape(B, N, 3, attn.num_heads, attn.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
     table = rotary_for(attn.rope, table, attn.head_dim)
-    out = caption_attention(q, k, v, table, table, n_caption, gate)
+    out = caption_attention(q, k, v, table, table, n_caption, gate, caption_logit)
     return attn.proj(out.transpose(1, 2).reshape(B, N, C))
 
 
 def caption_cross_attention(
     attn: CrossAttention, query: torch.Tensor, memory: torch.Tensor, qtable: RotaryTable, ktable: RotaryTable,
-    n_caption: int, gate: torch.Tensor,
+    n_caption: int, gate: torch.Tensor, caption_logit: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`attn(query, memory, memory, qtable, ktable)` with each side's last `n_caption` tokens position-free and gated."""
     B, Nq, C = query.shape
@@ -143,18 +162,20 @@ def caption_cross_attention(
     v = attn._heads(attn.projv(memory))
     qtable = rotary_for(attn.rope, qtable, attn.head_dim)
     ktable = rotary_for(attn.rope, ktable, attn.head_dim)
-    out = caption_attention(q, k, v, qtable, ktable, n_caption, gate)
+    out = caption_attention(q, k, v, qtable, ktable, n_caption, gate, caption_logit)
     return attn.proj(out.transpose(1, 2).reshape(B, Nq, C))
 
 
 def caption_decoder_block(
     block: DecoderBlock, x: torch.Tensor, y: torch.Tensor, xtable: RotaryTable, ytable: RotaryTable,
-    gates: torch.Tensor, n_caption: int = 1,
+    gates: torch.Tensor, n_caption: int = 1, caption_logits: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """`DecoderBlock.forward` for streams ending with `n_caption` caption tokens; gates (2,) = (self, cross)."""
-    x = x + caption_self_attention(block.attn, block.norm1(x), xtable, n_caption, gates[0])
+    logits = (None, None) if caption_logits is None else caption_logits
+    x = x + caption_self_attention(block.attn, block.norm1(x), xtable, n_caption, gates[0], logits[0])
     memory = block.norm_y(y)
-    x = x + caption_cross_attention(block.cross_attn, block.norm2(x), memory, xtable, ytable, n_caption, gates[1])
+    x = x + caption_cross_attention(block.cross_attn, block.norm2(x), memory, xtable, ytable, n_caption, gates[1],
+                                    logits[1])
     return x + block.mlp(block.norm3(x))
 
 
@@ -211,7 +232,7 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
     """The pair model plus one caption per view (see the module docstring).
 
     Args (keyword only):
-        text_encoder: a `recon3r.text.build_text_encoder` name ('tiny', 'minilm', 'exif', 'hf')
+        text_encoder: a `recon3r.models.encoders.text.build_text_encoder` name ('tiny', 'minilm', 'exif', 'hf')
             or path (Hugging Face folder, Exif-as-Language file).
         text_encoder_kwargs: its keyword arguments (not `frozen`: use `freeze_text`).
         fusion: 'token' or 'film'.
@@ -221,6 +242,9 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             (`extra_parameter_groups`).
         caption_lr_scale: learning-rate multiplier of the new `caption_*` parameters, e.g. > 1 so
             that they catch up with pretrained image weights trained at a fine-tuning rate.
+        caption_focal_weight: weight of the auxiliary caption-focal loss; 0 (default) builds no head.
+        caption_share: token fusion: the share of an open gate's attention the caption key starts
+            with (in (0, 1); module docstring); None: no caption logit (as before issue 18).
         Every other keyword is the pair model's (`AsymmetricCroCo3DStereo`), except that
         `pos_embed='cosine'` (the reference default) is accepted with a warning and builds a model
         with no positional information, as the multimodal seed did (module docstring).
@@ -244,6 +268,8 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         freeze_text: bool = True,
         text_lr_scale: float = 0.1,
         caption_lr_scale: float = 1.0,
+        caption_focal_weight: float = 0.0,
+        caption_share: float | None = 0.5,
         **pair_kwargs: Any,
     ):
         known = inspect.signature(AsymmetricCroCo3DStereo).parameters
@@ -254,9 +280,12 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             )
         if fusion not in FUSIONS:
             raise ConfigError(f"fusion={fusion!r} is unknown (known: {', '.join(FUSIONS)})")
+        if caption_share is not None and not 0.0 < float(caption_share) < 1.0:
+            raise ConfigError(f"caption_share must be in (0, 1) or None, got {caption_share!r}")
         if not 0.0 <= float(caption_dropout) <= 1.0:
             raise ConfigError(f"caption_dropout must be in [0, 1], got {caption_dropout!r}")
-        for field, value in (("text_lr_scale", text_lr_scale), ("caption_lr_scale", caption_lr_scale)):
+        for field, value in (("text_lr_scale", text_lr_scale), ("caption_lr_scale", caption_lr_scale),
+                             ("caption_focal_weight", caption_focal_weight)):
             if not float(value) >= 0.0:
                 raise ConfigError(f"{field} must be >= 0, got {value!r}")
         encoder_kwargs = dict(text_encoder_kwargs or {})
@@ -270,6 +299,8 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         self.caption_dropout = float(caption_dropout)
         self.text_lr_scale = float(text_lr_scale)
         self.caption_lr_scale = float(caption_lr_scale)
+        self.caption_focal_weight = float(caption_focal_weight)
+        self.caption_share = None if caption_share is None else float(caption_share)
 
         self.text_encoder = _build_text_encoder(text_encoder, encoder_kwargs, bool(freeze_text))
         encoder_config = self.text_encoder.config()
@@ -281,13 +312,19 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             freeze_text=bool(freeze_text),
             text_lr_scale=self.text_lr_scale,
             caption_lr_scale=self.caption_lr_scale,
+            caption_focal_weight=self.caption_focal_weight,
+            caption_share=self.caption_share,
         )
         dim, depth = self.dec_embed_dim, self.dec_depth
         self.caption_norm = RunningStandardize(self.text_encoder.dim)
         self.caption_proj = Mlp(self.text_encoder.dim, dim, dim)
         self.caption_null = nn.Parameter(torch.randn(dim) * 0.02)
+        if self.caption_focal_weight > 0:
+            self.caption_focal = nn.Linear(dim, 1)
         if fusion == "token":
             self.caption_gates = nn.Parameter(torch.zeros(2, depth, 2))
+            if self.caption_share is not None:
+                self.caption_logit_offsets = nn.Parameter(torch.zeros(2, depth, 2))
         else:
             self.caption_film1 = nn.ModuleList([_zero_linear(dim, 2 * dim) for _ in range(depth)])
             self.caption_film2 = nn.ModuleList([_zero_linear(dim, 2 * dim) for _ in range(depth)])
@@ -323,9 +360,9 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         return {"loaded": sorted(loaded), "new": sorted(set(own) - set(loaded)), "unexpected": sorted(unexpected)}
 
     def _load_image_weights(self, path: Path, own: Mapping[str, torch.Tensor]) -> tuple[list[str], list[str]]:
-        from recon3r.train.pretrained import read_state_dict
+        from recon3r.models.checkpoint import read_weights, resolve_checkpoint_path
 
-        state_dict = self.filter_state_dict(read_state_dict(path))
+        state_dict = self.filter_state_dict(read_weights(resolve_checkpoint_path(path))[0])
         image_names = [k for k in own if not k.startswith(NEW_PREFIXES)]
         missing = [k for k in image_names if k not in state_dict]
         mismatched = [
@@ -344,8 +381,8 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         return image_names, sorted(set(state_dict) - set(image_names))
 
     def _load_exif_tower(self, path: Path) -> list[str]:
-        from recon3r.text import ExifAsLanguageEncoder
-        from recon3r.text.exif_as_language import (
+        from recon3r.models.encoders.text import ExifAsLanguageEncoder
+        from recon3r.models.encoders.text.exif_as_language import (
             exif_state_dict_to_distilbert,
             read_exif_as_language_state_dict,
         )
@@ -365,9 +402,38 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             raise CheckpointError(f"--exif_path {path}: the text tower does not fit the model's: {err}") from None
         return [f"text_encoder.backbone.{k}" for k in tower]
 
+    def filter_state_dict(self, state_dict: Mapping[str, Any]) -> dict[str, Any]:
+        """The pair model's name mapping; refuses, with the fix, a token-fusion checkpoint saved before
+        `caption_share` existed (its config names none, so it would be rebuilt with the default)."""
+        state_dict = super().filter_state_dict(state_dict)
+        if "caption_gates" in state_dict and "caption_logit_offsets" not in state_dict and self.caption_share is not None:
+            raise CheckpointError(
+                "this multimodal checkpoint was trained without the caption attention share (it has caption_gates "
+                "but no caption_logit_offsets): add \"caption_share\": null to the kwargs of its config.json"
+            )
+        return state_dict
+
     def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True, assign: bool = False):
         self.clear_caption_cache()
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def fusion_gates(self) -> dict[str, float]:
+        """How open the caption path is, for logs (`PairTask.metrics`): `token`: tanh of each gate,
+        `caption_gate.view{1,2}.layer{l}.{self,cross}` (0: closed, the image tokens ignore the
+        caption); `film`: the Frobenius norm of each FiLM layer's weight, `caption_film.view{1,2}.layer{l}`."""
+        values: dict[str, float] = {}
+        if self.fusion == "token":
+            gates = torch.tanh(self.caption_gates.detach().float()).cpu()
+            for (stream, layer, kind), value in zip(
+                ((s, layer, k) for s in (1, 2) for layer in range(self.dec_depth) for k in ("self", "cross")),
+                gates.flatten().tolist(),
+            ):
+                values[f"caption_gate.view{stream}.layer{layer}.{kind}"] = value
+        else:
+            for stream, layers in ((1, self.caption_film1), (2, self.caption_film2)):
+                for layer, film in enumerate(layers):
+                    values[f"caption_film.view{stream}.layer{layer}"] = float(film.weight.detach().float().norm())
+        return values
 
     def clear_caption_cache(self) -> None:
         """Forget cached caption embeddings (call after changing a frozen text encoder's weights by hand)."""
@@ -377,12 +443,20 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
     def forward_encoded(
         self, view1: View, view2: View, enc: PairEncoding
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        tok1, tok2 = self.caption_tokens(view1, view2)
+        tok1, tok2, focal = self._caption_tokens(view1, view2)
         dec1, dec2 = self.decode(enc.feat1, enc.pos1, enc.feat2, enc.pos2, tok1, tok2)
-        return self.heads(dec1, dec2, enc.shape1, enc.shape2)
+        res1, res2 = self.heads(dec1, dec2, enc.shape1, enc.shape2)
+        if focal is not None:
+            batch = tok1.shape[0]
+            res1["caption_focal"], res2["caption_focal"] = focal[:batch], focal[batch:]
+        return res1, res2
 
     def caption_tokens(self, view1: View, view2: View) -> tuple[torch.Tensor, torch.Tensor]:
         """One token (B, 1, dec_dim) per view: the projected caption embedding, or `caption_null`."""
+        tok1, tok2, _ = self._caption_tokens(view1, view2)
+        return tok1, tok2
+
+    def _caption_tokens(self, view1: View, view2: View) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         batch = view1["img"].shape[0]
         captions = _captions_of(view1, batch, "view1") + _captions_of(view2, batch, "view2")
         embeddings, present = self.embed_captions(captions)
@@ -392,7 +466,11 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             present = present & keep.to(present.device)
         features = self.caption_proj(self.caption_norm(embeddings, weights=present_before_dropout))
         tokens = torch.where(present[:, None], features, self.caption_null)
-        return tokens[:batch, None], tokens[batch:, None]
+        focal = None
+        if self.caption_focal_weight > 0:
+            nan = torch.full((), float("nan"), device=features.device, dtype=features.dtype)
+            focal = torch.where(present_before_dropout, self.caption_focal(features)[:, 0], nan)
+        return tokens[:batch, None], tokens[batch:, None], focal
 
     def embed_captions(self, captions: Sequence[str | None]) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings (N, D) and `present` (N,) bool of N captions, on the text encoder's device.
@@ -403,7 +481,7 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         function of its text only, not of its batch-mates or of what was cached before, so a
         resumed training run repeats an uninterrupted one exactly.
         """
-        from recon3r.text import normalize_caption
+        from recon3r.utils.checks import normalize_caption
 
         encoder = self.text_encoder
         cache = self._embedding_cache
@@ -435,13 +513,30 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             return zero[None][:0], present
         return torch.stack([r.to(zero.dtype) for r in rows]), present
 
+    def caption_key_logits(self, stream: int, layer: int, n_self: int, n_other: int) -> torch.Tensor | None:
+        """(2,) = (self, cross) logits added to the caption key's scores in decoder `layer` of `stream`
+        (0 or 1), whose own stream has `n_self` tokens and the other `n_other` (each with one caption).
+
+        log(share · n_image / (1 − share)) + a learned offset (zero at first): against equal image
+        scores the caption key takes `caption_share` of an open gate's attention, at any image size.
+        None without `caption_share`.
+        """
+        if self.caption_share is None:
+            return None
+        share = self.caption_share
+        base = torch.tensor([math.log(share * (n - 1) / (1 - share)) for n in (n_self, n_other)])
+        offsets = self.caption_logit_offsets[stream, layer]
+        return offsets + base.to(offsets)
+
     def decode_layer(
         self, layer: int, f1: torch.Tensor, f2: torch.Tensor, rope1: RotaryTable, rope2: RotaryTable
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One decoder layer; each stream ends with its view's caption token (appended by `decode`)."""
         if self.fusion == "token":
-            new1 = caption_decoder_block(self.dec_blocks[layer], f1, f2, rope1, rope2, self.caption_gates[0, layer])
-            new2 = caption_decoder_block(self.dec_blocks2[layer], f2, f1, rope2, rope1, self.caption_gates[1, layer])
+            new1 = caption_decoder_block(self.dec_blocks[layer], f1, f2, rope1, rope2, self.caption_gates[0, layer],
+                                         caption_logits=self.caption_key_logits(0, layer, f1.shape[1], f2.shape[1]))
+            new2 = caption_decoder_block(self.dec_blocks2[layer], f2, f1, rope2, rope1, self.caption_gates[1, layer],
+                                         caption_logits=self.caption_key_logits(1, layer, f2.shape[1], f1.shape[1]))
             return new1, new2
         x1, c1, x2, c2 = f1[:, :-1], f1[:, -1:], f2[:, :-1], f2[:, -1:]
         new1, new2 = super().decode_layer(layer, x1, x2, _drop_last(rope1), _drop_last(rope2))
@@ -489,7 +584,7 @@ def _zero_linear(dim_in: int, dim_out: int) -> nn.Linear:
 
 
 def _build_text_encoder(name: str, kwargs: dict[str, Any], frozen: bool) -> nn.Module:
-    from recon3r.text import build_text_encoder
+    from recon3r.models.encoders.text import build_text_encoder
 
     # A checkpoint is rebuilt on the meta device and its weights assigned; the text encoder's
     # non-persistent buffers (position ids) are not in the state dict, so it is built for real.

@@ -2,6 +2,8 @@
 
 - `reconstruct_stream` (`recon3r.stream.reconstruct`): frames (folder, files, video) → per-frame
   world points, depth, poses and intrinsics, and the final pointer memory, at constant work per frame;
+- `run_stream(StreamConfig(...))`: what `recon3r stream` runs (load, stream, export); the config's
+  fields are the command's flags;
 - `export_stream`: COLMAP / transforms.json / PLY / npz exports, per-frame depth and memory.npz.
 The model is `recon3r.models.point3r.Point3R`; its memory rule lives in
 `recon3r.models.layers.pointer_memory`.
@@ -11,7 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["DEFAULT_MAX_POINTERS", "StreamResult", "export_stream", "reconstruct_stream"]
+__all__ = ["DEFAULT_MAX_POINTERS", "StreamConfig", "StreamResult", "StreamRun", "export_stream", "format_stream_summary",
+           "reconstruct_stream", "run_stream"]
 
 
 def __getattr__(name: str) -> Any:

@@ -37,6 +37,52 @@ DEFAULT_MAX_POINTERS = 8192
 
 FramesInput = str | os.PathLike | Sequence[str | os.PathLike] | Tensor
 
+NO_WEIGHTS = (
+    "no streaming model given and none is shipped: pass --weights with the released Point3R checkpoint "
+    "(point3r_512.pth), a folder made from it by `recon3r convert`, or any saved Point3R folder "
+    "(model.safetensors + config.json)"
+)
+
+
+@dataclass
+class StreamConfig:
+    """Inputs and options of one streaming reconstruction: the library's config (`run_stream`) and the
+    source of every `recon3r stream` flag (`recon3r.utils.config_cli`)."""
+
+    frames: list[str] = field(metadata={
+        "flag": "frames", "nargs": "+",
+        "help": "a video file, a folder of frames (sorted by file name), or image files in stream order"})
+    weights: str | None = field(default=None, metadata={
+        "help": "Point3R checkpoint: the official .pth (e.g. point3r_512.pth) or a model.safetensors + config.json "
+        "folder"})
+    model: str | None = field(default=None, metadata={
+        "help": "constructor string for a .pth that names no model, e.g. \"Point3R(Point3RConfig(...))\" (default "
+        "for a Point3R state dict without one: the released 512 configuration)"})
+    out: str | None = field(default=None, metadata={
+        "required": True, "help": "output folder: points.ply, sparse/0 (COLMAP), transforms.json, scene.npz, "
+        "depth/*.npy, memory.npz, stream.json (library: None writes no files)"})
+    overwrite: bool = field(default=False, metadata={"help": "replace an earlier `recon3r stream` result"})
+    size: int | None = field(default=None, metadata={
+        "help": "long side frames are resized to (default: the model's training size, 224 or 512)"})
+    max_pointers: int = field(default=DEFAULT_MAX_POINTERS, metadata={
+        "help": "cap on the pointer memory, so the work per frame stays constant; 0: the official unbounded memory"})
+    every: int = field(default=1, metadata={"help": "keep one frame in EVERY"})
+    max_frames: int | None = field(default=None, metadata={"help": "stop after this many frames"})
+    min_conf: float = field(default=1.0, metadata={"help": "keep points with confidence >= this in exports"})
+    formats: tuple[str, ...] = field(default=("ply", "colmap", "nerfstudio", "npz"), metadata={
+        "help": "comma-separated scene exports among ply, glb, colmap, nerfstudio, npz"})
+    device: str = field(default="cpu", metadata={"help": "cpu, cuda, or auto"})
+    dtype: str = field(default="float32", metadata={
+        "choices": ("float32", "bfloat16", "float16"),
+        "help": "precision of the transformer blocks: bfloat16 about twice as fast on CPUs with bf16 support "
+        "(weights cast once; norms, heads, memory and poses stay float32); float16 needs an accelerator"})
+    progress: bool = field(default=True, metadata={"negate": "--quiet", "help": "no progress bar"})
+
+    @property
+    def memory_cap(self) -> int | None:
+        """The cap `reconstruct_stream` takes: None for `max_pointers` 0 (unbounded)."""
+        return self.max_pointers or None
+
 
 @dataclass
 class StreamResult:
@@ -82,6 +128,14 @@ class StreamResult:
                      intrinsics=self.intrinsics, depths=list(self.depths), points=list(self.points),
                      confidences=list(self.conf), masks=[c >= min_conf for c in self.conf],
                      transforms=self.transforms, metadata=self.metadata)
+
+
+@dataclass
+class StreamRun:
+    """What `run_stream` made: the stream's outputs and the files written ({what: path}; empty without `out`)."""
+
+    result: StreamResult
+    files: dict[str, Path] = field(default_factory=dict)
 
 
 def _tensor_frames(frames: Tensor) -> Iterable:
@@ -211,3 +265,61 @@ def export_stream(result: StreamResult, out_dir: str | Path, formats: Sequence[s
         "frames_per_second": result.frames_per_second, "pointer_counts": result.pointer_counts.tolist(),
         "max_pointers": result.max_pointers}, indent=1) + "\n")
     return written
+
+
+def check_stream_config(config: StreamConfig, *, model_given: bool = False):
+    """Check every option and the output folder before any model is loaded; returns the checked
+    `OutputDir` (None when `config.out` is None). Raises a Recon3rError subclass naming the flag.
+    `model_given`: the caller has a model, so no `weights` are needed."""
+    from recon3r.errors import CheckpointError
+    from recon3r.io.exports import check_formats
+    from recon3r.io.output_dir import check_output_dir, inputs_of
+    from recon3r.utils.checks import check_float
+
+    if config.weights is None and not model_given:
+        raise CheckpointError(NO_WEIGHTS)
+    if config.max_pointers < 0:
+        raise ConfigError(f"--max-pointers must be >= 0 (0: unbounded), got {config.max_pointers}")
+    check_float("--min-conf", config.min_conf)
+    check_formats(config.formats)
+    if config.out is None:
+        return None
+    frames = [config.frames] if isinstance(config.frames, (str, os.PathLike)) else list(config.frames)
+    return check_output_dir(config.out, "stream", inputs=inputs_of(frames, config.weights),
+                            overwrite=config.overwrite)
+
+
+def run_stream(config: StreamConfig, model: nn.Module | None = None) -> StreamRun:
+    """Load the model (unless `model` is given), stream the frames and write the exports.
+
+    What `recon3r stream` runs. Options and the output folder are checked first (`check_stream_config`);
+    files are written into a temporary sibling of `config.out` that replaces it once complete.
+    """
+    output = check_stream_config(config, model_given=model is not None)
+    if model is None:
+        from recon3r.models.checkpoint import load_model
+
+        model = load_model(config.weights, device=config.device, expect="Point3R", model=config.model,
+                           dtype=config.dtype)
+    frames = config.frames
+    if not isinstance(frames, (str, os.PathLike)) and len(frames) == 1:
+        frames = frames[0]
+    result = reconstruct_stream(frames, model, size=config.size, max_pointers=config.memory_cap,
+                                every=config.every, max_frames=config.max_frames, show_progress=config.progress)
+    if output is None:
+        return StreamRun(result)
+    with output.staged() as staging:
+        written = export_stream(result, staging, config.formats, min_conf=config.min_conf)
+    return StreamRun(result, {key: output.relocate(path, staging) for key, path in written.items()})
+
+
+def format_stream_summary(run: StreamRun) -> str:
+    """Two lines for the terminal: frames, speed and memory; the files written."""
+    result = run.result
+    cap = "unbounded" if result.max_pointers is None else f"cap {result.max_pointers}"
+    lines = [f"{len(result.names)} frames, {result.frames_per_second:.1f} frames/s "
+             f"({1000 * float(result.seconds_per_frame.mean()):.1f} ms/frame), memory {result.pointer_counts[0]} → "
+             f"{result.pointer_counts[-1]} pointers ({cap})"]
+    if run.files:
+        lines.append("wrote " + ", ".join(str(p) for p in run.files.values()))
+    return "\n".join(lines)

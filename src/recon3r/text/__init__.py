@@ -1,9 +1,20 @@
-"""Captions (EXIF as text, free text) and the text encoders that embed them.
+"""Captions: EXIF as text, free text, captions files, and focal lengths written into captions.
 
-`recon3r.text.captions` is light (Pillow only). The encoders import `transformers` only when
-one is built, so importing this package stays cheap.
+`recon3r.text.captions` is light (Pillow only). The text encoders that embed captions are model
+parts and live in `recon3r.models.encoders.text`; they are re-exported here for convenience.
 """
 
+from recon3r.models.encoders.text.encoders import (
+    TEXT_ENCODERS,
+    ExifAsLanguageEncoder,
+    HFEncoder,
+    MiniLMEncoder,
+    TextEncoder,
+    TinyBertEncoder,
+    build_text_encoder,
+    encode_captions,
+    masked_mean,
+)
 from recon3r.text.captions import (
     CAPTION_KEYS,
     caption_from_exif,
@@ -16,17 +27,7 @@ from recon3r.text.captions import (
     load_captions_file,
     normalize_caption,
     parse_caption,
-)
-from recon3r.text.encoders import (
-    TEXT_ENCODERS,
-    ExifAsLanguageEncoder,
-    HFEncoder,
-    MiniLMEncoder,
-    TextEncoder,
-    TinyBertEncoder,
-    build_text_encoder,
-    encode_captions,
-    masked_mean,
+    scale_caption_focal,
 )
 
 __all__ = [
@@ -50,4 +51,5 @@ __all__ = [
     "masked_mean",
     "normalize_caption",
     "parse_caption",
+    "scale_caption_focal",
 ]

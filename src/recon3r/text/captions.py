@@ -33,6 +33,7 @@ from typing import Any
 from PIL import ExifTags, Image, UnidentifiedImageError
 
 from recon3r.errors import ConfigError, ImageLoadError
+from recon3r.utils.checks import normalize_caption
 
 # Order of the keys in every caption this module writes.
 CAPTION_KEYS: tuple[str, ...] = (
@@ -238,17 +239,26 @@ def parse_caption(caption: str | None) -> dict[str, str]:
     return pairs
 
 
-def normalize_caption(caption: str | None) -> str | None:
-    """A caption as the model takes it: None, "" and blank strings mean "no caption" (None).
+def scale_caption_focal(caption: str | None, factor: float) -> str | None:
+    """The caption with its `FocalLength` and `FocalLengthIn35mmFilm` multiplied by `factor`.
 
-    Any other string (free text or EXIF text) is returned unchanged; other types raise
-    `ConfigError`.
+    A deliberately wrong caption (e.g. `factor=2`: the camera claims twice its focal length) tells
+    whether a multimodal model reads the number. Both values are rewritten in this module's format;
+    every other field, and a caption without a readable focal length (free text, None), is
+    returned unchanged.
     """
-    if caption is None:
-        return None
-    if not isinstance(caption, str):
-        raise ConfigError(f"a caption must be a string or None, got {type(caption).__name__} {caption!r}")
-    return caption if caption.strip() else None
+    _check_positive_factor(factor)
+    pairs = parse_caption(caption)
+    if caption is None or not any(key in pairs for key in ("FocalLength", "FocalLengthIn35mmFilm")):
+        return caption
+    segments = []
+    for segment in caption.split(", "):
+        key, sep, value = segment.partition(": ")
+        number = _leading_number(value) if sep and key.strip() in ("FocalLength", "FocalLengthIn35mmFilm") else None
+        if number is not None:
+            segment = f"{key}: {clean_value(key.strip(), number * factor)}"
+        segments.append(segment)
+    return ", ".join(segments)
 
 
 def load_captions_file(path: str | os.PathLike) -> dict[str, str | None]:
@@ -367,6 +377,17 @@ def _to_number(value: Any) -> float | None:
     if not math.isfinite(number) or number <= 0:
         return None
     return number
+
+
+def _check_positive_factor(factor: float) -> None:
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) or factor <= 0:
+        raise ConfigError(f"scale_caption_focal: factor must be a finite positive number, got {factor!r}")
+
+
+def _leading_number(value: str) -> float | None:
+    """18.3 of "18.3 mm", 27 of "27"; None when the value does not start with a finite number."""
+    match = re.match(r"\s*([0-9]+(?:\.[0-9]*)?)", value)
+    return float(match.group(1)) if match else None
 
 
 def _check_positive(name: str, value: Any) -> None:

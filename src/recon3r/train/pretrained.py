@@ -30,6 +30,7 @@ from typing import Any
 import torch
 
 from recon3r.errors import CheckpointError
+from recon3r.models.checkpoint import WEIGHTS_NAME, read_weights, resolve_checkpoint_path
 
 #: CroCoNet's constructor defaults, for `croco_kwargs` / `args.model` that leave some out.
 CROCO_DEFAULTS: dict[str, Any] = dict(
@@ -40,34 +41,15 @@ CROCO_DEFAULTS: dict[str, Any] = dict(
 _MUST_MATCH = ("patch_size", "enc_embed_dim", "enc_num_heads", "dec_embed_dim", "dec_num_heads")
 
 
-def resolve_checkpoint_path(path: str | Path) -> Path:
-    """`path`, or the recon3r checkpoint folder a DUSt3R-style `.../checkpoint-best.pth` stands for."""
-    path = Path(path)
-    if not path.exists() and path.suffix == ".pth" and path.with_suffix("").is_dir():
-        return path.with_suffix("")
-    if not path.exists():
-        raise FileNotFoundError(f"pretrained checkpoint not found: {path}")
-    return path
-
-
 def read_pretrained(path: str | Path) -> tuple[dict[str, torch.Tensor], str, dict[str, Any] | None]:
     """(state dict, what the file is, CroCo architecture or None) of a checkpoint (module docstring)."""
-    from recon3r.models.checkpoint import WEIGHTS_NAME, restricted_torch_load, strip_prefix
-
     path = resolve_checkpoint_path(path)
-    if path.is_dir() or path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
+    state_dict, ckpt = read_weights(path)
+    if ckpt is None:
         weights = path / WEIGHTS_NAME if path.is_dir() else path
-        if not weights.is_file():
-            raise CheckpointError(f"{path}: no {WEIGHTS_NAME} found")
-        return load_file(str(weights)), describe_weights_folder(weights.parent), None
-    ckpt = restricted_torch_load(path)
-    state_dict = ckpt.get("model", ckpt) if isinstance(ckpt, Mapping) else None
-    if not isinstance(state_dict, Mapping) or not all(torch.is_tensor(v) for v in state_dict.values()):
-        raise CheckpointError(f"{path}: expected a state dict (or a dict with 'model'), got {type(ckpt).__name__}")
+        return state_dict, describe_weights_folder(weights.parent), None
     kind, croco = _describe(ckpt, path)
-    return strip_prefix(dict(state_dict)), kind, croco
+    return state_dict, kind, croco
 
 
 def describe_weights_folder(folder: Path) -> str:
@@ -90,7 +72,7 @@ def describe_weights_folder(folder: Path) -> str:
 
 def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     """The weights of a `.pth` (DUSt3R or CroCo, read without running pickled code) or a safetensors folder/file."""
-    return read_pretrained(path)[0]
+    return read_weights(resolve_checkpoint_path(path))[0]
 
 
 def _describe(ckpt: Any, path: Path) -> tuple[str, dict[str, Any] | None]:

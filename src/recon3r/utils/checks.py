@@ -1,4 +1,5 @@
-"""Range checks of command-line numbers, raising one-line ConfigErrors that name the flag and the value.
+"""Checks of user-given values (command-line numbers, captions), raising one-line ConfigErrors that
+name the flag and the value.
 
 Booleans are refused where numbers are expected (JSON `true` and Python `True` are not 1), and so are
 NaN and infinities; bounds are inclusive unless marked open.
@@ -60,3 +61,16 @@ def check_single_image_options(args) -> None:
     check_float("--source-distance", args.source_distance, 0, low_open=True)
     check_int("--chunk", args.chunk, 1, 1024)
     check_int("--steps", args.steps, 1, 1000)
+
+
+def normalize_caption(caption: str | None) -> str | None:
+    """A caption as the model takes it: None, "" and blank strings mean "no caption" (None).
+
+    Any other string (free text or EXIF text) is returned unchanged; other types raise
+    `ConfigError`.
+    """
+    if caption is None:
+        return None
+    if not isinstance(caption, str):
+        raise ConfigError(f"a caption must be a string or None, got {type(caption).__name__} {caption!r}")
+    return caption if caption.strip() else None

@@ -52,7 +52,8 @@ def _default_of(item: dataclasses.Field) -> Any:
 
 
 def _shown(value: Any) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+    """A default as --help shows it ("" for an empty one, which --help then leaves out)."""
+    return ",".join(map(str, value)) if isinstance(value, (tuple, list)) else str(value)
 
 
 def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, underscores: bool = False) -> None:
@@ -70,7 +71,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, undersco
         default = _default_of(item)
         flag = meta.get("flag", f"--{item.name if underscores else item.name.replace('_', '-')}")
         help_text = meta.get("help", "")
-        if default is not _NO_DEFAULT and default is not None and hint is not bool:
+        if default is not _NO_DEFAULT and default is not None and _shown(default) and hint is not bool:
             help_text = f"{help_text} (default: {_shown(default)})".strip()
         kwargs: dict[str, Any] = {"help": help_text, "dest": item.name}
         for key in ("choices", "metavar"):

@@ -36,14 +36,17 @@ import torch
 from torch import nn
 
 from recon3r.errors import CheckpointError, ConfigError
-from recon3r.text.captions import normalize_caption
-from recon3r.text.exif_as_language import exif_state_dict_to_distilbert, read_exif_as_language_state_dict
-from recon3r.text.tokenizer import (
+from recon3r.models.encoders.text.exif_as_language import (
+    exif_state_dict_to_distilbert,
+    read_exif_as_language_state_dict,
+)
+from recon3r.models.encoders.text.tokenizer import (
     check_bert_uncased_vocab,
     import_transformers,
     load_tokenizer,
     minilm_model_dir,
 )
+from recon3r.utils.checks import normalize_caption
 from recon3r.utils.device import module_device
 
 # Model types accepted from a local Hugging Face folder: encoder-only, BERT-like.
@@ -206,7 +209,7 @@ class MiniLMEncoder(HFEncoder):
 class ExifAsLanguageEncoder(TextEncoder):
     """The Exif-as-Language text tower (DistilBERT, 768-d), mean-pooled, no projection.
 
-    `checkpoint_path` is the `--exif_path` file (layout in `recon3r.text.exif_as_language`);
+    `checkpoint_path` is the `--exif_path` file (layout in `recon3r.models.encoders.text.exif_as_language`);
     None builds the architecture with random weights (to be loaded from the owner model's
     checkpoint). `distilbert_config` overrides `DistilBertConfig()` fields (tests use a small
     one). The tokenizer is distilbert-base-uncased's WordPiece, taken offline from the MiniLM

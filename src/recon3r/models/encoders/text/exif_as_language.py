@@ -17,7 +17,7 @@ Layout of the file (hellomuffin/exif-as-language, MIT):
   A `module.` prefix on every key (a DataParallel save) is stripped first.
 
 The caption embedding is the DistilBERT last hidden state mean-pooled over the attention mask:
-768-d, no projection, no normalisation (see `recon3r.text.encoders.ExifAsLanguageEncoder`).
+768-d, no projection, no normalisation (see `recon3r.models.encoders.text.encoders.ExifAsLanguageEncoder`).
 """
 
 from __future__ import annotations
