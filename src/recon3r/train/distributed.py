@@ -37,8 +37,13 @@ def init_distributed(device: torch.device) -> DistributedContext:
     return DistributedContext(rank=rank, world_size=world_size, local_rank=local_rank)
 
 
-def shutdown_distributed() -> None:
+def shutdown_distributed(wait_for_all: bool = False) -> None:
+    """Leave the process group; `wait_for_all` (after a run that finished normally) first waits at a
+    barrier, so no rank tears its gloo connections down while another still uses them (a rank that
+    left early made its peer abort with "terminate called without an active exception")."""
     if dist.is_available() and dist.is_initialized():
+        if wait_for_all:
+            dist.barrier()
         dist.destroy_process_group()
 
 

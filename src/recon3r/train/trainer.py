@@ -419,19 +419,21 @@ class Trainer:
         }
         save_training_checkpoint(self.output_dir / name, self.model, self.optimizer, progress_state, self.config, self.scaler)
 
-    def close(self) -> None:
-        shutdown_distributed()
+    def close(self, finished: bool = False) -> None:
+        shutdown_distributed(wait_for_all=finished)
 
 
 def train(config: TrainConfig, show_progress: bool = True) -> dict[str, Any]:
     """Run (or resume) a training run described by `config`; returns a summary."""
     trainer = Trainer(config, show_progress=show_progress)
+    finished = False
     try:
         summary = trainer.fit()
         if trainer.context.is_main:
             (trainer.output_dir / "summary.json").write_text(
                 json.dumps({**summary, "config": dataclasses.asdict(config)}, indent=1, default=str)
             )
+        finished = True
         return summary
     finally:
-        trainer.close()
+        trainer.close(finished=finished)
