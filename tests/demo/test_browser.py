@@ -31,12 +31,15 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUN_TIMEOUT_MS = 120_000
+# Alignment iterations of the run whose progress is watched: enough that the run lasts a few seconds
+# (two images with the tiny model align 300 iterations in well under a second).
+WATCHED_ITERATIONS = 3000
 
 
 @pytest.fixture(scope="module")
 def server(start_demo):
     """`recon3r demo` on a free loopback port, with a 1 MB upload limit; yields (url, process)."""
-    demo = start_demo("--image-size", "224", "--max-file-mb", "1")
+    demo = start_demo("--image-size", "224", "--max-file-mb", "1", "--max-iterations", str(WATCHED_ITERATIONS))
     try:
         yield demo.url, demo.process
     finally:
@@ -69,6 +72,13 @@ def canvas_has_content(page, selector: str) -> bool:
     background = np.median(pixels, axis=0)
     differs = np.abs(pixels - background).sum(axis=1) > 30
     return differs.mean() > 0.001
+
+
+def set_iterations(page, niter: int) -> None:
+    """Type `niter` into the alignment-iterations slider's number box."""
+    box = page.locator("#niter input[type=number]")
+    box.fill(str(niter))
+    box.press("Enter")
 
 
 def watch_progress(page, tracker: str, done, timeout_s: float) -> list[str]:
@@ -108,10 +118,12 @@ def test_upload_reconstruct_view_download_and_bad_uploads(server, browser_page, 
     # Two images: the captions table lists them, then a run fills the 3D view, gallery and downloads.
     page.locator("#images input[type=file]").set_input_files([str(p) for p in photos[:2]])
     page.locator("#captions", has_text="view_1.png").wait_for()
+    set_iterations(page, WATCHED_ITERATIONS)
     page.locator("#run").click()
     ply_link = page.locator("#downloads a[download='points.ply']")
     shown = watch_progress(page, "#scene3d [data-testid='status-tracker']", ply_link, RUN_TIMEOUT_MS / 1000)
     assert any("%" in text for text in shown), f"no progress shown while running: {shown}"
+    set_iterations(page, 300)
     for name in ("scene.glb", "colmap.zip", "transforms.json"):
         assert page.locator(f"#downloads a[download='{name}']").count() == 1, name
     assert page.locator("#maps img").count() >= 4  # depth + confidence of each image
