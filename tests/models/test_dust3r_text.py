@@ -38,12 +38,6 @@ def text_model(config: str = "tiny_linear", seed: int = 0, **kwargs) -> Asymmetr
     return AsymmetricCroCo3DStereoAndText(**TINY_CONFIGS[config], **kwargs).eval()
 
 
-def null_token(model: AsymmetricCroCo3DStereoAndText) -> torch.Tensor:
-    """What a missing caption's token is: the learned null (FiLM) or zeros (token fusion: its key is masked)."""
-    null = getattr(model, "caption_null", None)
-    return torch.zeros(model.dec_embed_dim) if null is None else null.detach()
-
-
 def open_fusion(model: AsymmetricCroCo3DStereoAndText, seed: int = 1) -> AsymmetricCroCo3DStereoAndText:
     """Give the zero-initialised gates / FiLM layers random values, as training would."""
     g = torch.Generator().manual_seed(seed)
@@ -186,28 +180,8 @@ def test_missing_caption_spellings_all_use_the_null_embedding(fusion):
     assert max_difference(outputs[0], outputs[1]) == 0.0
     assert max_difference(outputs[0], outputs[2]) == 0.0
     tok1, tok2 = model.caption_tokens(*make_views(captions1=["", "x"], captions2=[None, ""]))
-    null = null_token(model)
-    assert torch.equal(tok1[0, 0], null) and torch.equal(tok2[1, 0], null)
-    assert not torch.equal(tok1[1, 0], null)
-
-
-def test_token_fusion_without_captions_is_the_pair_model_even_with_open_gates():
-    """A missing caption's key is masked: with no captions an open token model gives its closed-gate
-    (pair-model) outputs, so a run without captions is image-only, not image + a constant token."""
-    model = open_fusion(text_model(fusion="token"))
-    closed = text_model(fusion="token")
-    closed.load_state_dict(model.state_dict())
-    with torch.no_grad():
-        closed.caption_gates.zero_()
-        none, pair = model(*make_views()), closed(*make_views())
-        one = model(*make_views(captions1=[CAPTIONS1[0], None], captions2=[None, None]))
-    assert max_difference(none, pair) < 2e-5  # float rounding: the open path computes the same attention wider
-    # Pair 0 has a caption on view 1 (both outputs move: view 2 cross-attends to it); pair 1 has none.
-    assert not torch.allclose(one[0]["conf"][0], pair[0]["conf"][0])
-    assert not torch.allclose(one[1]["conf"][0], pair[1]["conf"][0])
-    for res, ref in zip(one, pair):
-        assert torch.allclose(res["conf"][1], ref["conf"][1], atol=2e-5)
-    assert model._caption_present is None  # the mask lives for one forward only
+    assert torch.equal(tok1[0, 0], model.caption_null) and torch.equal(tok2[1, 0], model.caption_null)
+    assert not torch.equal(tok1[1, 0], model.caption_null)
 
 
 @pytest.mark.parametrize("fusion", ["token", "film"])
@@ -232,7 +206,7 @@ def test_caption_dropout_is_training_only_and_follows_torch_seed():
         torch.manual_seed(seed)
         tok1, tok2 = model.caption_tokens(*views)
         tokens = torch.cat((tok1, tok2))[:, 0]
-        return (tokens == null_token(model)).all(dim=1)
+        return (tokens == model.caption_null).all(dim=1)
 
     model.train()
     first, again, other = dropped(0), dropped(0), dropped(1)
@@ -488,8 +462,7 @@ def test_parameter_groups_scale_the_text_encoder_and_the_new_caption_parameters(
     assert text_names == [] and text_scale == 0.1
     assert caption_scale == 10.0
     assert set(caption_names) == {n for n, _ in frozen.named_parameters() if n.startswith("caption_")}
-    assert {"caption_gates", "caption_logit_offsets", "caption_proj.fc1.weight"} <= set(caption_names)
-    assert "caption_null" not in caption_names  # the token fusion masks missing captions: no null token
+    assert {"caption_null", "caption_gates", "caption_proj.fc1.weight"} <= set(caption_names)
     assert not any(p.requires_grad for p in frozen.text_encoder.parameters())
     frozen.train()
     assert not frozen.text_encoder.training
@@ -529,7 +502,7 @@ def test_gradients_reach_the_caption_path_once_the_fusion_is_open(fusion):
     view1, view2 = make_views(captions1=CAPTIONS1, captions2=CAPTIONS2)
     res1, res2 = model(view1, view2)
     (res1["pts3d"].sum() + res2["pts3d_in_other_view"].sum()).backward()
-    for name in ("caption_null", "caption_proj.fc1.weight") if fusion == "film" else ("caption_proj.fc1.weight",):
+    for name in ("caption_null", "caption_proj.fc1.weight"):
         grad = dict(model.named_parameters())[name].grad
         assert grad is not None and grad.abs().sum() > 0, name
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.text_encoder.parameters())

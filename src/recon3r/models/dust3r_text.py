@@ -3,9 +3,8 @@
 A caption is free text or camera metadata written as text (Exif-as-Language style, see
 `recon3r.text.captions`). Forward pass, top-down: `encode_pair` (the pair model's encoder) →
 `caption_tokens` (text encoder → `caption_norm`, a running standardisation of the embedding →
-`caption_proj` to the decoder width; where a caption is missing or dropped, the token fusion masks
-the caption's key (the view is decoded exactly as by the pair model) and FiLM reads the learned
-`caption_null`) → `decode` with one caption token appended
+`caption_proj` to the decoder width, or the learned `caption_null` where a caption is missing or
+dropped) → `decode` with one caption token appended
 to each decoder stream (`extra1`/`extra2`: position (-1, -1), so 2D RoPE leaves it unrotated) →
 `heads`. Outputs have the pair model's format.
 
@@ -45,7 +44,7 @@ does not make the decoder use it (benchmarks/README.md); default off.
 
 Captions come in as `view['caption']`: a list of B strings, "" or None meaning missing (what the
 datasets' default collate gives). Both views' captions are tokenised and encoded once per batch,
-on the model's device. In training mode each present caption is treated as missing with
+on the model's device. In training mode each present caption is replaced by `caption_null` with
 probability `caption_dropout`, drawn from torch's global (CPU) generator.
 
 State dict: the pair model's parameters under their official names, plus `text_encoder.*` (the
@@ -133,11 +132,8 @@ def caption_attention(
     q3 = torch.cat((qr * q_image, q * q_image, q * (1 - q_image)), dim=-1)
     k3 = torch.cat((kr * k_image, k * (1 - k_image), k), dim=-1)
     bias = None
-    if caption_logit is not None:  # added to every score of a caption key; (B,) with -inf: no caption
-        logit = caption_logit.to(q.dtype).reshape(-1, 1, 1, 1)
-        bias = torch.zeros(logit.shape[0], 1, 1, k.shape[2], dtype=q.dtype, device=q.device)
-        bias = torch.cat((bias[..., :nk], logit.expand(-1, 1, 1, n_caption).to(bias.device)), dim=-1)
-        bias = bias.expand(-1, 1, q.shape[2], -1)
+    if caption_logit is not None:  # added to every score of a caption key
+        bias = ((1 - k_image[:, 0]) * caption_logit.to(q.dtype)).expand(1, 1, q.shape[2], -1)
     full = F.scaled_dot_product_attention(q3, k3, v, attn_mask=bias, scale=q.shape[-1] ** -0.5)
     blended = image + torch.tanh(gate).to(image.dtype) * (full[:, :, :nq] - image)
     return torch.cat((blended, full[:, :, nq:]), dim=2)
@@ -322,10 +318,7 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         dim, depth = self.dec_embed_dim, self.dec_depth
         self.caption_norm = RunningStandardize(self.text_encoder.dim)
         self.caption_proj = Mlp(self.text_encoder.dim, dim, dim)
-        # A missing caption: FiLM (and the token fusion without caption_share) reads a learned null token;
-        # the token fusion with caption_share masks the caption key instead, so it needs none.
-        if fusion == "film" or self.caption_share is None:
-            self.caption_null = nn.Parameter(torch.randn(dim) * 0.02)
+        self.caption_null = nn.Parameter(torch.randn(dim) * 0.02)
         if self.caption_focal_weight > 0:
             self.caption_focal = nn.Linear(dim, 1)
         if fusion == "token":
@@ -450,31 +443,20 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
     def forward_encoded(
         self, view1: View, view2: View, enc: PairEncoding
     ) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
-        tok1, tok2, focal, present = self._caption_tokens(view1, view2)
-        batch = tok1.shape[0]
-        # Read by caption_key_logits during this decode: a view without a caption (or whose caption
-        # was dropped) has its caption key masked, so its image tokens see exactly the pair model.
-        self._caption_present = (present[:batch], present[batch:])
-        try:
-            dec1, dec2 = self.decode(enc.feat1, enc.pos1, enc.feat2, enc.pos2, tok1, tok2)
-        finally:
-            self._caption_present = None
+        tok1, tok2, focal = self._caption_tokens(view1, view2)
+        dec1, dec2 = self.decode(enc.feat1, enc.pos1, enc.feat2, enc.pos2, tok1, tok2)
         res1, res2 = self.heads(dec1, dec2, enc.shape1, enc.shape2)
         if focal is not None:
+            batch = tok1.shape[0]
             res1["caption_focal"], res2["caption_focal"] = focal[:batch], focal[batch:]
         return res1, res2
 
     def caption_tokens(self, view1: View, view2: View) -> tuple[torch.Tensor, torch.Tensor]:
-        """One token (B, 1, dec_dim) per view: the projected caption embedding; where the caption is
-        missing, `caption_null` (FiLM) or zeros (token fusion, whose missing captions are masked)."""
-        tok1, tok2, _, _ = self._caption_tokens(view1, view2)
+        """One token (B, 1, dec_dim) per view: the projected caption embedding, or `caption_null`."""
+        tok1, tok2, _ = self._caption_tokens(view1, view2)
         return tok1, tok2
 
-    def _caption_tokens(
-        self, view1: View, view2: View
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
-        """(token of view 1 (B, 1, C), of view 2, caption-focal read-out (2B,) or None, present (2B,) bool
-        after caption dropout)."""
+    def _caption_tokens(self, view1: View, view2: View) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         batch = view1["img"].shape[0]
         captions = _captions_of(view1, batch, "view1") + _captions_of(view2, batch, "view2")
         embeddings, present = self.embed_captions(captions)
@@ -483,13 +465,12 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             keep = torch.rand(len(captions)) >= self.caption_dropout  # CPU generator: same draw on any device
             present = present & keep.to(present.device)
         features = self.caption_proj(self.caption_norm(embeddings, weights=present_before_dropout))
-        null = getattr(self, "caption_null", None)
-        tokens = torch.where(present[:, None], features, features.new_zeros(()) if null is None else null)
+        tokens = torch.where(present[:, None], features, self.caption_null)
         focal = None
         if self.caption_focal_weight > 0:
             nan = torch.full((), float("nan"), device=features.device, dtype=features.dtype)
             focal = torch.where(present_before_dropout, self.caption_focal(features)[:, 0], nan)
-        return tokens[:batch, None], tokens[batch:, None], focal, present
+        return tokens[:batch, None], tokens[batch:, None], focal
 
     def embed_captions(self, captions: Sequence[str | None]) -> tuple[torch.Tensor, torch.Tensor]:
         """Embeddings (N, D) and `present` (N,) bool of N captions, on the text encoder's device.
@@ -538,22 +519,14 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
 
         log(share · n_image / (1 − share)) + a learned offset (zero at first): against equal image
         scores the caption key takes `caption_share` of an open gate's attention, at any image size.
-        None without `caption_share`. During a forward, a view without a caption gets -inf instead:
-        (2, B) logits, the self one from the stream's own view, the cross one from the other view.
+        None without `caption_share`.
         """
         if self.caption_share is None:
             return None
         share = self.caption_share
         base = torch.tensor([math.log(share * (n - 1) / (1 - share)) for n in (n_self, n_other)])
         offsets = self.caption_logit_offsets[stream, layer]
-        logits = offsets + base.to(offsets)
-        present = getattr(self, "_caption_present", None)
-        if present is None:
-            return logits
-        own, other = (present[0], present[1]) if stream == 0 else (present[1], present[0])
-        masked = torch.full((), float("-inf"), dtype=logits.dtype, device=logits.device)
-        return torch.stack((torch.where(own.to(logits.device), logits[0], masked),
-                            torch.where(other.to(logits.device), logits[1], masked)))
+        return offsets + base.to(offsets)
 
     def decode_layer(
         self, layer: int, f1: torch.Tensor, f2: torch.Tensor, rope1: RotaryTable, rope2: RotaryTable
