@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import gc
 import json
 import math
 import random
@@ -420,6 +421,10 @@ class Trainer:
         save_training_checkpoint(self.output_dir / name, self.model, self.optimizer, progress_state, self.config, self.scaler)
 
     def close(self, finished: bool = False) -> None:
+        # Release DDP (its reducer holds gloo work objects) and the data loaders' state before leaving
+        # the process group, so no gloo thread outlives the objects it refers to at interpreter exit.
+        self.ddp_model = self.model
+        gc.collect()
         shutdown_distributed(wait_for_all=finished)
 
 
