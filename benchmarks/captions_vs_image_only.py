@@ -220,7 +220,7 @@ def main() -> int:
     parser.add_argument("--text-encoder", default="minilm", help="text_encoder of the caption model (frozen)")
     parser.add_argument("--fusion", default="token", help="comma-separated fusion modes, one caption model each")
     parser.add_argument("--caption-lr-scale", type=float, default=10.0, help="lr multiplier of the new caption parameters")
-    parser.add_argument("--caption-dropout", type=float, default=0.2)
+    parser.add_argument("--caption-dropout", type=float, default=0.3)
     parser.add_argument("--model-args", default="", help="extra keyword arguments of the caption models, e.g. "
                         "\"caption_share=None\" (the pre-issue-18 token fusion)")
     parser.add_argument("--seeds", default="0,1,2,3,7", help="comma-separated seeds: each trains and tests anew")

@@ -264,7 +264,7 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
         text_encoder: str = "tiny",
         text_encoder_kwargs: Mapping[str, Any] | None = None,
         fusion: str = "token",
-        caption_dropout: float = 0.2,
+        caption_dropout: float = 0.3,
         freeze_text: bool = True,
         text_lr_scale: float = 0.1,
         caption_lr_scale: float = 1.0,
