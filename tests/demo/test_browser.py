@@ -31,15 +31,16 @@ ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 RUN_TIMEOUT_MS = 120_000
-# Alignment iterations of the run whose progress is watched: enough that the run lasts a few seconds
-# (two images with the tiny model align 300 iterations in well under a second).
+# Alignment iterations of the run whose progress is watched (three images): enough that the run lasts a
+# few seconds (the tiny model aligns 300 iterations in well under a second).
 WATCHED_ITERATIONS = 3000
 
 
 @pytest.fixture(scope="module")
 def server(start_demo):
     """`recon3r demo` on a free loopback port, with a 1 MB upload limit; yields (url, process)."""
-    demo = start_demo("--image-size", "224", "--max-file-mb", "1", "--max-iterations", str(WATCHED_ITERATIONS))
+    demo = start_demo("--image-size", "224", "--max-file-mb", "1", "--max-iterations", str(WATCHED_ITERATIONS),
+                      "--max-image-iterations", str(3 * WATCHED_ITERATIONS))
     try:
         yield demo.url, demo.process
     finally:
@@ -115,8 +116,9 @@ def test_upload_reconstruct_view_download_and_bad_uploads(server, browser_page, 
     page.goto(url)
     page.locator("#run").wait_for()
 
-    # Two images: the captions table lists them, then a run fills the 3D view, gallery and downloads.
-    page.locator("#images input[type=file]").set_input_files([str(p) for p in photos[:2]])
+    # Three images (two would be aligned as one pair, with no iterations to watch): the captions table
+    # lists them, then a run fills the 3D view, gallery and downloads.
+    page.locator("#images input[type=file]").set_input_files([str(p) for p in photos[:3]])
     page.locator("#captions", has_text="view_1.png").wait_for()
     set_iterations(page, WATCHED_ITERATIONS)
     page.locator("#run").click()
