@@ -17,6 +17,7 @@ from recon3r.depth3d import DepthTo3DConfig
 from recon3r.eval.methods import MethodSettings
 from recon3r.eval.run import EvalConfig
 from recon3r.lrm.pipeline import SingleImageConfig
+from recon3r.models.checkpoint import ConvertConfig
 from recon3r.stream.reconstruct import DEFAULT_MAX_POINTERS, StreamConfig
 from recon3r.utils.config_cli import config_from_args
 
@@ -26,6 +27,7 @@ COMMANDS = {
     "depth-to-3d": (DepthTo3DConfig, ["d.npy", "--out", "o.ply"], DepthTo3DConfig(depth="d.npy", out="o.ply")),
     "single-image": (SingleImageConfig, [], SingleImageConfig()),
     "eval": (EvalConfig, [], EvalConfig()),
+    "convert": (ConvertConfig, ["c.pth", "o"], ConvertConfig(checkpoint="c.pth", out_dir="o")),
 }
 
 #: Hidden flags of the original projects' scripts, mapped onto config fields before the config is built.
@@ -95,6 +97,13 @@ def test_eval_flags_keep_their_spellings_aliases_and_meanings():
         "relpose"
 
 
+def test_convert_flags_keep_their_spellings_and_aliases():
+    for argv in (["--keep-training-layout", "--force"], ["--keep_training_layout", "--overwrite"]):
+        args = build_parser().parse_args(["convert", "c.pth", "o", *argv, "--model", "Point3R()"])
+        assert config_from_args(ConvertConfig, args) == ConvertConfig(
+            checkpoint="c.pth", out_dir="o", keep_training_layout=True, overwrite=True, model="Point3R()")
+
+
 def _exit_code(argv: list[str]) -> int:
     """`recon3r ARGV`'s exit code, whether argparse (SystemExit) or the command refused it."""
     try:
@@ -158,6 +167,8 @@ def test_single_image_flags_keep_their_spellings_and_aliases():
     (["eval", "depth", "--method", "example"], "error: --benchmark is required"),
     (["eval", "depth", "--benchmark", "procedural:1"], "error: --method is required (repeatable)"),
     (["eval", "fly", *EVAL[2:]], "error: argument TASK: invalid choice: 'fly'"),
+    (["convert", "c.pth"], "error: the following arguments are required: out_dir\n"),
+    (["convert", "missing.pth", "o"], "error: checkpoint not found: missing.pth\n"),
 ])
 def test_bad_values_are_one_line_errors_naming_the_flag(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # nothing is written: every value is refused before the output folder is made
