@@ -14,7 +14,10 @@ import pytest
 
 from recon3r.cli import build_parser, main
 from recon3r.depth3d import DepthTo3DConfig
+from recon3r.eval.methods import MethodSettings
+from recon3r.eval.run import EvalConfig
 from recon3r.lrm.pipeline import SingleImageConfig
+from recon3r.models.checkpoint import ConvertConfig
 from recon3r.stream.reconstruct import DEFAULT_MAX_POINTERS, StreamConfig
 from recon3r.utils.config_cli import config_from_args
 
@@ -23,7 +26,12 @@ COMMANDS = {
     "stream": (StreamConfig, ["frames", "--out", "o"], StreamConfig(frames=["frames"], out="o")),
     "depth-to-3d": (DepthTo3DConfig, ["d.npy", "--out", "o.ply"], DepthTo3DConfig(depth="d.npy", out="o.ply")),
     "single-image": (SingleImageConfig, [], SingleImageConfig()),
+    "eval": (EvalConfig, [], EvalConfig()),
+    "convert": (ConvertConfig, ["c.pth", "o"], ConvertConfig(checkpoint="c.pth", out_dir="o")),
 }
+
+#: Hidden flags of the original projects' scripts, mapped onto config fields before the config is built.
+SEED_FLAGS = {"eval": {"seed_weights", "seed_output_dir", "seed_eval_dataset", "seed_model_name"}}
 
 
 def _subparser(name: str) -> argparse.ArgumentParser:
@@ -39,7 +47,10 @@ def _destinations(parser: argparse.ArgumentParser) -> set[str]:
 def test_flags_and_config_fields_match_one_to_one(command):
     cls = COMMANDS[command][0]
     fields = {f.name for f in dataclasses.fields(cls) if f.metadata.get("cli", True) is not False}
-    flags = _destinations(_subparser(command))
+    parser = _subparser(command)
+    seeds = SEED_FLAGS.get(command, set())
+    assert all(a.help == argparse.SUPPRESS for a in parser._actions if a.dest in seeds)
+    flags = _destinations(parser) - seeds
     assert sorted(fields - flags) == [], "config fields without a flag"
     assert sorted(flags - fields) == [], "flags that are no config field"
 
@@ -61,6 +72,38 @@ def test_stream_flags_keep_their_spellings_and_meanings():
     assert config.memory_cap is None and StreamConfig(frames=["a"]).memory_cap == DEFAULT_MAX_POINTERS
 
 
+def test_eval_flags_keep_their_spellings_aliases_and_meanings():
+    args = build_parser().parse_args([
+        "eval", "depth", "--benchmark", "procedural:2", "--method", "a", "--method", "b", "--no-baselines", "--out",
+        "r.json", "--overwrite", "--size", "224", "--niter", "5", "--graph", "swin", "--dtype", "bfloat16",
+        "--align_mode", "pair", "--device", "cpu", "--depth-align", "scale&shift", "--normals", "pca", "--icp",
+        "--max-points", "99", "--max_pointers", "0", "--mesh-size", "32", "--focal-guess", "fov60",
+        "--distortion-seed", "4", "--captions", "c.json", "--colmap-threads", "2", "--seed", "3", "--cache", "k",
+        "--save-predictions", "p", "--quiet"])
+    config = config_from_args(EvalConfig, args)
+    assert config == EvalConfig(
+        task_arg="depth", benchmark="procedural:2", methods=["a", "b"], baselines=False, out="r.json", overwrite=True,
+        size=224, niter=5, graph="swin", dtype="bfloat16", align_mode="pair", device="cpu", depth_align="scale&shift",
+        normals="pca", icp=True, max_points=99, max_pointers=0, mesh_size=32, focal_guess="fov60",
+        distortion_seed=4, captions="c.json", colmap_threads=2, seed=3, cache="k", save_predictions="p",
+        progress=False)
+    assert config.chosen_task() == "depth"
+    assert config.method_settings() == MethodSettings(
+        size=224, niter=5, device="cpu", graph="swin", max_pointers=0, mesh_size=32, colmap_threads=2, seed=3,
+        dtype="bfloat16", align_mode="pair", captions="c.json")
+    # The library's defaults for how methods run are the command's: one MethodSettings.
+    assert EvalConfig().method_settings() == MethodSettings()
+    assert config_from_args(EvalConfig, build_parser().parse_args(["eval", "--task", "relpose"])).chosen_task() == \
+        "relpose"
+
+
+def test_convert_flags_keep_their_spellings_and_aliases():
+    for argv in (["--keep-training-layout", "--force"], ["--keep_training_layout", "--overwrite"]):
+        args = build_parser().parse_args(["convert", "c.pth", "o", *argv, "--model", "Point3R()"])
+        assert config_from_args(ConvertConfig, args) == ConvertConfig(
+            checkpoint="c.pth", out_dir="o", keep_training_layout=True, overwrite=True, model="Point3R()")
+
+
 def _exit_code(argv: list[str]) -> int:
     """`recon3r ARGV`'s exit code, whether argparse (SystemExit) or the command refused it."""
     try:
@@ -70,6 +113,7 @@ def _exit_code(argv: list[str]) -> int:
 
 
 STREAM = ["stream", "f", "--out", "o", "--weights", "w.pth"]
+EVAL = ["eval", "depth", "--benchmark", "procedural:1", "--method", "example", "--no-baselines"]
 
 
 def test_depth_to_3d_flags_keep_their_spellings_and_meanings():
@@ -110,6 +154,21 @@ def test_single_image_flags_keep_their_spellings_and_aliases():
     (["single-image", "a.png"], "error: --out is required"),
     (["single-image", "a.png", "--out", "o", "--weights", "w", "--views", "0"], "error: --views must be"),
     (["single-image", "a.png", "--out", "o", "--mode", "sound"], "error: argument --mode: invalid choice"),
+    ([*EVAL, "--niter", "-1"], "error: --niter must be >= 0, got -1\n"),
+    ([*EVAL, "--dtype", "half"], "error: argument --dtype: invalid choice: 'half'"),
+    ([*EVAL, "--dtype", "float16", "--device", "cpu"], "error: --dtype float16 needs an accelerator"),
+    ([*EVAL, "--size", "x"], "error: argument --size: invalid int value: 'x'\n"),
+    ([*EVAL, "--out", "o"], "error: --out o must end in .json\n"),
+    ([*EVAL, "--task", "relpose"], "error: two different tasks given: 'depth' and --task 'relpose'\n"),
+    ([*EVAL, "--captions", "missing.json"], "error: captions file missing.json does not exist\n"),
+    # the output path is checked before any checkpoint is read
+    ([*EVAL[:4], "--method", "nope.pth", "--out", "o"], "error: --out o must end in .json\n"),
+    (["eval", "--benchmark", "procedural:1", "--method", "example"], "error: no task given; pass --task"),
+    (["eval", "depth", "--method", "example"], "error: --benchmark is required"),
+    (["eval", "depth", "--benchmark", "procedural:1"], "error: --method is required (repeatable)"),
+    (["eval", "fly", *EVAL[2:]], "error: argument TASK: invalid choice: 'fly'"),
+    (["convert", "c.pth"], "error: the following arguments are required: out_dir\n"),
+    (["convert", "missing.pth", "o"], "error: checkpoint not found: missing.pth\n"),
 ])
 def test_bad_values_are_one_line_errors_naming_the_flag(argv, message, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # nothing is written: every value is refused before the output folder is made
@@ -123,3 +182,16 @@ def test_bad_values_are_one_line_errors_naming_the_flag(argv, message, tmp_path,
 def test_help_states_only_real_defaults(command):
     text = _subparser(command).format_help()
     assert "(default: )" not in text and "(default: [])" not in text
+
+
+def test_eval_library_entry_runs_the_config(tmp_path):
+    from recon3r.eval.run import run_eval
+
+    out = tmp_path / "r.json"
+    done = run_eval(EvalConfig(task="depth", benchmark="procedural:1:views=2,size=32", methods=["constant-plane"],
+                               out=str(out), progress=False))
+    assert [m.method for m in done.result.methods] == ["constant-plane"]  # the baseline is not added twice
+    assert done.out == out and out.is_file() and done.failed == [] and done.predictions_dir is None
+    import json
+
+    assert json.loads(out.read_text())["task"] == "depth"

@@ -348,7 +348,7 @@ def apply_point3r_eval(args: argparse.Namespace, task: str | None) -> None:
     if weights is None and output_dir is None and dataset is None:
         return
     if weights is not None:
-        args.method = [*(args.method or []), weights]
+        args.methods = [*(args.methods or []), weights]
     if output_dir is not None and args.out is None:
         args.out = str(Path(output_dir) / "results.json")
     if args.benchmark is None and dataset is not None and (dataset.startswith("procedural") or Path(dataset).is_dir()):

@@ -70,7 +70,6 @@ def test_a_task_the_system_cannot_do_is_one_line_naming_both(checkpoints, name, 
 
 
 def test_the_help_lists_every_task_and_what_each_system_does():
-    assert eval_command.TASKS == TASKS
     classes = {system: _import(target) for system, target in SYSTEM_METHODS.items()}
     assert sorted(tuple(sorted(t)) for t in eval_command.SYSTEM_TASKS.values()) == sorted(
         tuple(sorted(c.tasks)) for c in classes.values())

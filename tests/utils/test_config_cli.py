@@ -22,6 +22,7 @@ class Example:
     formats: tuple[str, ...] = ("a", "b")
     verbose: bool = field(default=True, metadata={"negate": "--quiet"})
     fast: bool = False
+    tags: list[str] = field(default_factory=list, metadata={"flag": "--tag"})
 
 
 def _parse(argv: list[str]) -> Example:
@@ -38,6 +39,11 @@ def test_each_kind_of_field_is_read_from_the_command_line():
     got = _parse(["x", "--count", "5", "--ratio", "0.5", "--formats", "c, d", "--quiet", "--fast"])
     assert got == Example("x", count=5, ratio=0.5, formats=("c", "d"), verbose=False, fast=True)
     assert comma_list(" a,,b ") == ("a", "b")
+
+
+def test_a_list_flag_is_repeatable_and_its_default_is_not_shared():
+    assert _parse(["x", "--tag", "a", "--tag", "b,c"]).tags == ["a", "b,c"]
+    assert _parse(["x"]).tags == [] and Example("y").tags == []
 
 
 def test_bad_values_are_refused_by_the_parser():

@@ -71,7 +71,8 @@ BUILTIN_METHODS = ("example", "depth3d", *BASELINES)
 
 @dataclass
 class MethodSettings:
-    """How learned methods run (the `recon3r eval` flags); each system uses the fields that apply.
+    """How learned methods run; each system uses the fields that apply. Also the source of these
+    `recon3r eval` flags (`recon3r.eval.run.EvalConfig` extends it; `recon3r.utils.config_cli`).
 
     size: pair models 224 / 512 (None: the model's training size); streaming models any long
         side ≥ 16 (None: the training size). niter, graph: pair global alignment. max_pointers:
@@ -83,17 +84,32 @@ class MethodSettings:
         `recon3r reconstruct --captions` reads it; other models ignore it.
     """
 
-    size: int | None = None
-    niter: int = 300
-    device: str = "auto"
-    graph: str = "complete"
-    max_pointers: int | None = None
-    mesh_size: int = 128
-    colmap_threads: int = 1
-    seed: int = 0
-    dtype: str | None = None
-    align_mode: str = "auto"
-    captions: str | None = None
+    size: int | None = field(default=None, metadata={
+        "help": "network size of learned methods (default: the model's training size): 224 or 512 for pair models, "
+        "any long side >= 16 for streaming models; also the default render size of procedural sets (else 224)"})
+    niter: int = field(default=300, metadata={"help": "global alignment iterations"})
+    device: str = field(default="auto", metadata={
+        "help": "cpu, cuda, ..., or auto (the accelerator if present)"})
+    graph: str = field(default="complete", metadata={"help": "pair graph of learned methods"})
+    max_pointers: int | None = field(default=None, metadata={
+        "help": "streaming models: pointer-memory cap (default: recon3r stream's, 8192; 0: unbounded)"})
+    mesh_size: int = field(default=128, metadata={
+        "help": "novel_view: marching-cubes grid of single-image models for the Chamfer distance"})
+    colmap_threads: int = field(default=1, metadata={"help": "COLMAP threads (1: reproducible)"})
+    seed: int = field(default=0, metadata={
+        "help": "COLMAP random seed, and the render sampling seed of single-image models"})
+    dtype: str | None = field(default="float32", metadata={
+        "choices": ("float32", "bfloat16", "float16"),
+        "help": "precision of learned methods' transformer blocks (bfloat16: about twice as fast on CPUs with bf16 "
+        "support; float16 needs an accelerator)"})
+    align_mode: str = field(default="auto", metadata={
+        "choices": ("auto", "optimize", "fast", "pair"),
+        "help": "global alignment of learned methods: optimize (dense), fast (subsample, second order), pair, or "
+        "auto (fast on the CPU from 12 images)"})
+    captions: str | None = field(default=None, metadata={
+        "metavar": "JSON",
+        "help": "learned pair methods: a JSON object mapping image file names to captions, as for `recon3r "
+        "reconstruct --captions` (multimodal models read them; others ignore them)"})
 
 
 @dataclass

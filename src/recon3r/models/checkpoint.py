@@ -41,6 +41,7 @@ import math
 import pickle
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -194,6 +195,47 @@ def convert_checkpoint(
     model = build_loaded_model(name, kwargs, state_dict, source).eval()
     save_model(model, out_dir)
     return model
+
+
+@dataclass
+class ConvertConfig:
+    """One conversion: the library's config (`run_convert`) and the source of every `recon3r convert`
+    flag (`recon3r.utils.config_cli`)."""
+
+    checkpoint: str = field(metadata={
+        "flag": "checkpoint",
+        "help": "official training checkpoint (.pth) of DUSt3R or Point3R (e.g. point3r_512.pth), read with a "
+        "restricted unpickler, or a released OpenLRM folder (config.json of ModelLRM kwargs + model.safetensors)"})
+    out_dir: str = field(metadata={
+        "flag": "out_dir",
+        "help": "folder to write model.safetensors and config.json into: new or empty, or an earlier conversion's "
+        "with --overwrite (not the checkpoint's own folder)"})
+    keep_training_layout: bool = field(default=False, metadata={
+        "help": "keep the checkpoint's constructor string verbatim (e.g. ManyAR_PatchEmbed, landscape_only=True) "
+        "instead of the inference layout that `recon3r.load_model` uses for .pth files (PatchEmbedDust3R, "
+        "landscape_only=False)"})
+    overwrite: bool = field(default=False, metadata={
+        "aliases": ("--force",),
+        "help": "replace a folder an earlier `recon3r convert` wrote (kept until the new one is complete)"})
+    model: str | None = field(default=None, metadata={
+        "help": "constructor string to use instead of the checkpoint's own, e.g. \"Point3R(Point3RConfig("
+        "enc_embed_dim=1024, ...))\" (for checkpoints whose training config is missing)"})
+
+
+def run_convert(config: ConvertConfig) -> tuple[nn.Module, Path]:
+    """`convert_checkpoint` into a checked output folder (new or empty, or an earlier conversion's with
+    `overwrite`; written in full before it replaces anything). Returns the model and the folder."""
+    from recon3r.io.output_dir import check_output_dir
+
+    def converted_before(folder: Path) -> bool:  # a folder an earlier convert wrote, before the marker existed
+        return {p.name for p in folder.iterdir()} <= {WEIGHTS_NAME, CONFIG_NAME}
+
+    output = check_output_dir(config.out_dir, "convert", inputs=[config.checkpoint], overwrite=config.overwrite,
+                              flag="OUT_DIR", legacy=converted_before)
+    with output.staged() as staging:
+        model = convert_checkpoint(config.checkpoint, staging, keep_training_layout=config.keep_training_layout,
+                                   model=config.model)
+    return model, output.path
 
 
 # ---------------------------------------------------------------- reading

@@ -15,7 +15,8 @@ its flag (nerfstudio/tyro-style, without the dependency):
     required    the flag must be given on the command line (the library may still default it)
     cli         False: not a command-line option (set by the library only)
 
-Fields of type `tuple[str, ...]` are written comma-separated ("ply,glb"); `bool` fields become
+Fields of type `tuple[str, ...]` are written comma-separated ("ply,glb"); a `list[str]` field with a
+dashed flag is repeatable (`--method a --method b`); `bool` fields become
 `--flag/--no-flag` switches unless `negate` is given. Every flag's default is the field's default,
 so the CLI never states a default of its own.
 """
@@ -94,6 +95,8 @@ def add_config_arguments(parser: argparse.ArgumentParser, cls: type, *, undersco
             kwargs["type"] = meta["parse"]
         elif typing.get_origin(hint) is tuple:
             kwargs["type"] = comma_list
+        elif typing.get_origin(hint) is list:
+            kwargs["action"] = "append"  # argparse copies the default list before appending
         elif hint in (int, float, str):
             kwargs["type"] = hint
         if default is _NO_DEFAULT or meta.get("required"):
