@@ -30,6 +30,8 @@ import shlex
 import sys
 import time
 
+from _machine import cpu_name  # benchmarks/_machine.py (scripts run from benchmarks/)
+
 DEFAULT_CASES = "10:complete:300,20:complete:300,50:swin-5:300"
 DEFAULT_MODES = "optimize,fast"
 
@@ -186,7 +188,7 @@ def main() -> int:
         print(f"\nBaseline: the recon3r package in `{os.path.abspath(args.baseline_src)}`.")
     print(f"\nLoad average before / after: {', '.join(f'{v:.2f}' for v in load_before)} / "
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}.")
-    cpu = _cpu_name()
+    cpu = cpu_name()
     print(
         f"\nMachine: {platform.machine()}, {cpu}, {os.cpu_count()} logical CPUs, {platform.system()} "
         f"{platform.release()}; Python {platform.python_version()}, torch {torch.__version__}, "
@@ -199,16 +201,6 @@ def main() -> int:
 def torch_threads_default() -> int:
     return max(1, min(os.cpu_count() or 1, 2))
 
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

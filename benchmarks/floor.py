@@ -34,6 +34,7 @@ import sys
 import time
 
 import torch
+from _machine import cpu_name  # benchmarks/_machine.py (scripts run from benchmarks/)
 
 from recon3r.inference import run_pairs
 from recon3r.io.images import View
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
 
     base = statistics.median(times[("float32", "symmetrized forward")])
     print(f"- command: `{shlex.join([os.path.basename(sys.executable), *sys.argv])}`")
-    print(f"- machine: {platform.machine()} {_cpu_name()} ({os.cpu_count()} logical CPUs), {platform.platform()}; "
+    print(f"- machine: {platform.machine()} {cpu_name()} ({os.cpu_count()} logical CPUs), {platform.platform()}; "
           f"Python {platform.python_version()}, torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     print(f"- load average before / after: {', '.join(f'{v:.2f}' for v in load_before)} / "
           f"{', '.join(f'{v:.2f}' for v in os.getloadavg())}")
@@ -168,16 +169,6 @@ def main(argv: list[str] | None = None) -> int:
               f"{base / seconds:.2f}× |")
     return 0
 
-
-def _cpu_name() -> str:
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 if __name__ == "__main__":

@@ -411,7 +411,7 @@ def test_exif_tower_loads_into_the_text_encoder(exif_checkpoint, duster_checkpoi
     for name, value in tower.state_dict().items():
         assert torch.equal(model.state_dict()[f"text_encoder.backbone.{name}"], value)
     after, present = model.embed_captions(captions)
-    from recon3r.text import ExifAsLanguageEncoder
+    from recon3r.models.encoders.text import ExifAsLanguageEncoder
 
     reference = ExifAsLanguageEncoder(path, distilbert_config=SMALL_DISTILBERT).eval()
     torch.testing.assert_close(after, reference.encode(captions))

@@ -81,9 +81,9 @@ def test_outputs_match_reference(golden_case, golden_views, shared_path):
     for key, ours in produced.items():
         err = _max_err(ours, out_ref[key], f"{case}/{key}")
         assert err <= TOL, f"{case}: {key} differs from the reference by {err:.3g}"
-    # The one-call forward is the same composition.
-    torch.testing.assert_close(full1["pts3d"], res1["pts3d"], rtol=0, atol=0)
-    torch.testing.assert_close(full2["pts3d_in_other_view"], res2["pts3d_in_other_view"], rtol=0, atol=0)
+    # The one-call forward is the same composition (float rounding may differ with batch layout).
+    torch.testing.assert_close(full1["pts3d"], res1["pts3d"], rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(full2["pts3d_in_other_view"], res2["pts3d_in_other_view"], rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.skipif(not torch.accelerator.is_available(), reason="needs an accelerator (the CPU run is the test above)")

@@ -50,7 +50,8 @@ def test_float32_removes_the_casts_and_leaves_a_float32_model_unchanged(tiny_lin
     with torch.no_grad():
         reference = tiny_linear_model(view1, view2)[0]["pts3d"]
         untouched = set_inference_dtype(copy.deepcopy(tiny_linear_model), "float32")(view1, view2)[0]["pts3d"]
-    torch.testing.assert_close(untouched, reference, rtol=0, atol=0)
+    # A copy of the model in another allocation: rounding may differ by an ulp, a bfloat16 cast by ~1e-3.
+    torch.testing.assert_close(untouched, reference, rtol=1e-6, atol=1e-6)
     model = copy.deepcopy(tiny_linear_model)
     set_inference_dtype(model, BF16)
     set_inference_dtype(model, BF16)  # idempotent: one cast hook per layer

@@ -49,7 +49,7 @@ def small_distilbert() -> dict:
 
 @pytest.fixture(scope="session")
 def minilm_prototype():
-    from recon3r.text import MiniLMEncoder
+    from recon3r.models.encoders.text import MiniLMEncoder
 
     return MiniLMEncoder().eval()
 
@@ -101,7 +101,7 @@ def encoder_prototypes(request):
 @pytest.fixture(params=ENCODER_KINDS)
 def encoder(request, encoder_prototypes):
     """The shared encoder of every kind, in eval mode, for tests that do not change it."""
-    from recon3r.text import ExifAsLanguageEncoder, HFEncoder, TinyBertEncoder
+    from recon3r.models.encoders.text import ExifAsLanguageEncoder, HFEncoder, TinyBertEncoder
 
     kind = request.param
     if kind not in encoder_prototypes:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from recon3r.errors import ConfigError
-from recon3r.text import (
+from recon3r.models.encoders.text import (
     TEXT_ENCODERS,
     ExifAsLanguageEncoder,
     HFEncoder,

@@ -6,11 +6,11 @@ import pytest
 import torch
 
 from recon3r.errors import CheckpointError, ConfigError
+from recon3r.models.encoders.text import ExifAsLanguageEncoder, masked_mean
 from recon3r.models.encoders.text.exif_as_language import (
     exif_state_dict_to_distilbert,
     read_exif_as_language_state_dict,
 )
-from recon3r.text import ExifAsLanguageEncoder, masked_mean
 
 
 def test_mapping_keeps_exactly_the_text_tower_without_its_prefix(exif_checkpoint, make_exif_wrapper):
@@ -41,8 +41,8 @@ def test_mapping_lists_missing_and_unexpected_tower_keys(exif_checkpoint, make_e
         exif_state_dict_to_distilbert(wrapper, tower.state_dict().keys(), source="ckpt.pth")
     message = str(info.value)
     assert "ckpt.pth" in message
-    assert "missing 1 DistilBERT key(s) [model.transformer.transformer.layer.1.ffn.lin2.bias]" in message
-    assert "unexpected 1 key(s) [model.transformer.transformer.layer.9.ffn.lin2.bias]" in message
+    assert "missing 1 key(s): model.transformer.transformer.layer.1.ffn.lin2.bias" in message
+    assert "unexpected 1 key(s): model.transformer.transformer.layer.9.ffn.lin2.bias" in message
 
 
 def test_mapping_without_a_text_tower_names_what_it_found(wrapper_leftovers):

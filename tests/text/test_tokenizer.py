@@ -7,6 +7,7 @@ import os
 import pytest
 
 from recon3r.errors import ConfigError
+from recon3r.models.encoders.text import ExifAsLanguageEncoder
 from recon3r.models.encoders.text.tokenizer import (
     BERT_UNCASED_SPECIAL_IDS,
     check_bert_uncased_vocab,
@@ -14,7 +15,6 @@ from recon3r.models.encoders.text.tokenizer import (
     load_tokenizer,
     minilm_model_dir,
 )
-from recon3r.text import ExifAsLanguageEncoder
 
 
 def test_minilm_folder_is_inside_the_installed_package():

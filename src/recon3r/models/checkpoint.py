@@ -570,19 +570,14 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
     missing = sorted(set(reference) - set(filtered))
     unexpected = sorted(set(filtered) - set(reference))
     if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {len(missing)} parameter(s): {_names(missing)}")
-        if unexpected:
-            parts.append(f"unexpected {len(unexpected)} parameter(s): {_names(unexpected)}")
-        raise CheckpointError(f"{source} does not match {type(model).__name__}: " + "; ".join(parts))
+        raise CheckpointError(f"{source} does not match {type(model).__name__}: " + key_mismatch(missing, unexpected))
     mismatched = [
         f"{k} {tuple(filtered[k].shape)} vs {tuple(reference[k].shape)}"
         for k in reference
         if tuple(filtered[k].shape) != tuple(reference[k].shape)
     ]
     if mismatched:
-        raise CheckpointError(f"{source}: shape mismatch for {len(mismatched)} parameter(s): {_names(mismatched)}")
+        raise CheckpointError(f"{source}: shape mismatch for {len(mismatched)} parameter(s): {name_list(mismatched)}")
     cast = {
         k: _aligned(v.to(reference[k].dtype) if v.is_floating_point() and reference[k].is_floating_point() else v)
         for k, v in filtered.items()
@@ -590,7 +585,7 @@ def load_weights(model: nn.Module, state_dict: Mapping[str, torch.Tensor], sourc
     nn.Module.load_state_dict(model, cast, strict=True, assign=True)
     still_meta = [k for k, v in model.state_dict().items() if v.is_meta]
     if still_meta:
-        raise CheckpointError(f"{source}: parameters left unloaded: {_names(still_meta)}")
+        raise CheckpointError(f"{source}: parameters left unloaded: {name_list(still_meta)}")
 
 
 def _aligned(tensor: torch.Tensor) -> torch.Tensor:
@@ -604,7 +599,15 @@ def _aligned(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def _names(names: list[str], limit: int = 12) -> str:
+def key_mismatch(missing: list[str], unexpected: list[str], what: str = "parameter(s)") -> str:
+    """"missing N <what>: a, b, ...; unexpected M <what>: ..." for a state dict that does not fit."""
+    parts = [f"missing {len(missing)} {what}: {name_list(missing)}"] if missing else []
+    if unexpected:
+        parts.append(f"unexpected {len(unexpected)} {what}: {name_list(unexpected)}")
+    return "; ".join(parts)
+
+
+def name_list(names: list[str], limit: int = 12) -> str:
     shown = ", ".join(names[:limit])
     return shown + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 

@@ -85,6 +85,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from recon3r.errors import CheckpointError, ConfigError, Recon3rWarning
+from recon3r.models.checkpoint import name_list
 from recon3r.models.dust3r import AsymmetricCroCo3DStereo, PairEncoding, View
 from recon3r.models.layers.attention import Attention, CrossAttention, rotary_for
 from recon3r.models.layers.blocks import DecoderBlock
@@ -371,8 +372,8 @@ class AsymmetricCroCo3DStereoAndText(AsymmetricCroCo3DStereo):
             if k in state_dict and tuple(state_dict[k].shape) != tuple(own[k].shape)
         ]
         if missing or mismatched:
-            parts = [f"missing {len(missing)}: {_names(missing)}"] if missing else []
-            parts += [f"shape mismatch {len(mismatched)}: {_names(mismatched)}"] if mismatched else []
+            parts = [f"missing {len(missing)}: {name_list(missing)}"] if missing else []
+            parts += [f"shape mismatch {len(mismatched)}: {name_list(mismatched)}"] if mismatched else []
             raise CheckpointError(
                 f"--duster_path {path}: not DUSt3R weights for this image model ({'; '.join(parts)}); "
                 "check the pair-model arguments of --model against the checkpoint's"
@@ -615,9 +616,6 @@ def _captions_of(view: View, batch: int, name: str) -> list[str | None]:
         )
     return list(captions)
 
-
-def _names(names: list[str], limit: int = 10) -> str:
-    return ", ".join(names[:limit]) + (f", ... ({len(names) - limit} more)" if len(names) > limit else "")
 
 
 # The full keyword signature (text arguments, then the pair model's), for parsers and `check_kwargs`.

@@ -1,20 +1,9 @@
 """Captions: EXIF as text, free text, captions files, and focal lengths written into captions.
 
 `recon3r.text.captions` is light (Pillow only). The text encoders that embed captions are model
-parts and live in `recon3r.models.encoders.text`; they are re-exported here for convenience.
+parts and live in `recon3r.models.encoders.text`.
 """
 
-from recon3r.models.encoders.text.encoders import (
-    TEXT_ENCODERS,
-    ExifAsLanguageEncoder,
-    HFEncoder,
-    MiniLMEncoder,
-    TextEncoder,
-    TinyBertEncoder,
-    build_text_encoder,
-    encode_captions,
-    masked_mean,
-)
 from recon3r.text.captions import (
     CAPTION_KEYS,
     caption_from_exif,
@@ -32,23 +21,14 @@ from recon3r.text.captions import (
 
 __all__ = [
     "CAPTION_KEYS",
-    "TEXT_ENCODERS",
-    "ExifAsLanguageEncoder",
-    "HFEncoder",
-    "MiniLMEncoder",
-    "TextEncoder",
-    "TinyBertEncoder",
-    "build_text_encoder",
     "caption_from_exif",
     "caption_from_intrinsics",
     "captions_for_images",
-    "encode_captions",
     "focal_35mm_equivalent",
     "focal_mm_to_px",
     "focal_px_to_mm",
     "format_caption",
     "load_captions_file",
-    "masked_mean",
     "normalize_caption",
     "parse_caption",
     "scale_caption_focal",

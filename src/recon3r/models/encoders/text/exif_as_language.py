@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from recon3r.errors import CheckpointError
+from recon3r.models.checkpoint import key_mismatch, name_list
 
 TEXT_TOWER_PREFIX = "model.transformer."
 # Non-persistent buffers that older transformers versions saved; they are rebuilt, not loaded.
@@ -80,24 +81,17 @@ def exif_state_dict_to_distilbert(
         prefixes = sorted({".".join(k.split(".")[:2]) for k in state_dict})
         raise CheckpointError(
             f"{source}: no text tower: no key starts with {TEXT_TOWER_PREFIX!r} "
-            f"(found prefixes {_names(prefixes)})"
+            f"(found prefixes {name_list(prefixes)})"
         )
     if expected_keys is not None:
         expected = {k for k in expected_keys if k not in _IGNORED_TOWER_KEYS}
         missing = sorted(expected - set(tower))
         unexpected = sorted(set(tower) - expected)
         if missing or unexpected:
-            detail = []
-            if missing:
-                detail.append(f"missing {len(missing)} DistilBERT key(s) {_names([TEXT_TOWER_PREFIX + k for k in missing])}")
-            if unexpected:
-                detail.append(f"unexpected {len(unexpected)} key(s) {_names([TEXT_TOWER_PREFIX + k for k in unexpected])}")
             raise CheckpointError(
-                f"{source}: the text tower does not match DistilBertModel: " + "; ".join(detail)
+                f"{source}: the text tower does not match DistilBertModel: "
+                + key_mismatch([TEXT_TOWER_PREFIX + k for k in missing], [TEXT_TOWER_PREFIX + k for k in unexpected],
+                               "key(s)")
             )
     return tower
 
-
-def _names(names: list[str], limit: int = 10) -> str:
-    shown = ", ".join(names[:limit])
-    return f"[{shown}{f', ... ({len(names) - limit} more)' if len(names) > limit else ''}]"
