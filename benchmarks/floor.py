@@ -9,7 +9,8 @@ For each configuration the script
      pair next to its reverse: the reference DUSt3R's cost model (it encodes one image of each
      symmetrized pair, as `encode_pair` does here);
    - `run_pairs`: `recon3r.inference.run_pairs` (each image encoded once for the whole graph),
-   both with the float32 model and with `set_inference_dtype(model, bfloat16)`;
+   both with the float32 model and with `set_inference_dtype(model, bfloat16)`, and for a DPT head also
+   `run_pairs` with `set_inference_dtype(model, bfloat16, head_dtype=bfloat16)` (row "bfloat16 + head");
 4. prints, per row, seconds per pair, GFLOP per pair actually computed, the floor (GFLOP ÷ peak of
    the row's dtype; bfloat16 rows use the bfloat16 peak for all FLOPs, a lower bound) and the
    speed-up over the float32 symmetrized forward measured in the same run.
@@ -136,8 +137,11 @@ def main(argv: list[str] | None = None) -> int:
         ("bfloat16", "symmetrized forward"): (model16, "forward", decode_gflop + image_gflop),
         ("bfloat16", "run_pairs"): (model16, "run_pairs", decode_gflop + image_gflop * count / len(pairs)),
     }
+    if kwargs["head_type"] == "dpt":
+        model16h = set_inference_dtype(copy.deepcopy(model32), torch.bfloat16, head_dtype=torch.bfloat16)
+        rows[("bfloat16 + head", "run_pairs")] = (model16h, "run_pairs", rows[("float32", "run_pairs")][2])
     times: dict[tuple[str, str], list[float]] = {key: [] for key in rows}
-    for model in (model32, model16):  # warm-up: one pair each way
+    for model in {id(m): m for m, _, _ in rows.values()}.values():  # warm-up: one pair each way
         symmetrized_forward(model, pairs[:2], 2)
     for _ in range(args.repeats):
         for key, (model, how, _) in rows.items():
@@ -164,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---|---:|---:|---:|---:|---:|")
     for (dtype, how), (_, _, gflop) in rows.items():
         seconds = statistics.median(times[(dtype, how)])
-        floor = gflop / peaks[dtype]
+        floor = gflop / peaks[dtype.split()[0]]
         print(f"| {dtype} | {how} | {seconds:.3f} | {gflop:.1f} | {floor:.3f} | {floor / seconds:.0%} | "
               f"{base / seconds:.2f}× |")
     return 0

@@ -64,11 +64,12 @@ def test_the_bare_command_line_builds_the_library_default(command):
 def test_stream_flags_keep_their_spellings_and_meanings():
     args = build_parser().parse_args(["stream", "a.png", "b.png", "--out", "o", "--weights", "w.pth", "--max-pointers",
                                       "0", "--every", "2", "--max-frames", "9", "--min-conf", "2.5", "--formats",
-                                      "ply, npz", "--dtype", "bfloat16", "--quiet", "--overwrite", "--size", "224"])
+                                      "ply, npz", "--dtype", "bfloat16", "--head-dtype", "bfloat16", "--quiet",
+                                      "--overwrite", "--size", "224"])
     config = config_from_args(StreamConfig, args)
     assert config == StreamConfig(frames=["a.png", "b.png"], out="o", weights="w.pth", max_pointers=0, every=2,
                                   max_frames=9, min_conf=2.5, formats=("ply", "npz"), dtype="bfloat16",
-                                  progress=False, overwrite=True, size=224)
+                                  head_dtype="bfloat16", progress=False, overwrite=True, size=224)
     assert config.memory_cap is None and StreamConfig(frames=["a"]).memory_cap == DEFAULT_MAX_POINTERS
 
 
@@ -76,21 +77,22 @@ def test_eval_flags_keep_their_spellings_aliases_and_meanings():
     args = build_parser().parse_args([
         "eval", "depth", "--benchmark", "procedural:2", "--method", "a", "--method", "b", "--no-baselines", "--out",
         "r.json", "--overwrite", "--size", "224", "--niter", "5", "--graph", "swin", "--dtype", "bfloat16",
-        "--align_mode", "pair", "--device", "cpu", "--depth-align", "scale&shift", "--normals", "pca", "--icp",
+        "--head_dtype", "bfloat16", "--align_mode", "pair", "--device", "cpu", "--depth-align", "scale&shift", "--normals", "pca", "--icp",
         "--max-points", "99", "--max_pointers", "0", "--mesh-size", "32", "--focal-guess", "fov60",
         "--distortion-seed", "4", "--captions", "c.json", "--colmap-threads", "2", "--seed", "3", "--cache", "k",
         "--save-predictions", "p", "--quiet"])
     config = config_from_args(EvalConfig, args)
     assert config == EvalConfig(
         task_arg="depth", benchmark="procedural:2", methods=["a", "b"], baselines=False, out="r.json", overwrite=True,
-        size=224, niter=5, graph="swin", dtype="bfloat16", align_mode="pair", device="cpu", depth_align="scale&shift",
+        size=224, niter=5, graph="swin", dtype="bfloat16", head_dtype="bfloat16", align_mode="pair", device="cpu",
+        depth_align="scale&shift",
         normals="pca", icp=True, max_points=99, max_pointers=0, mesh_size=32, focal_guess="fov60",
         distortion_seed=4, captions="c.json", colmap_threads=2, seed=3, cache="k", save_predictions="p",
         progress=False)
     assert config.chosen_task() == "depth"
     assert config.method_settings() == MethodSettings(
         size=224, niter=5, device="cpu", graph="swin", max_pointers=0, mesh_size=32, colmap_threads=2, seed=3,
-        dtype="bfloat16", align_mode="pair", captions="c.json")
+        dtype="bfloat16", head_dtype="bfloat16", align_mode="pair", captions="c.json")
     # The library's defaults for how methods run are the command's: one MethodSettings.
     assert EvalConfig().method_settings() == MethodSettings()
     assert config_from_args(EvalConfig, build_parser().parse_args(["eval", "--task", "relpose"])).chosen_task() == \

@@ -47,9 +47,10 @@ def test_warnings_of_a_command_are_one_line_each(monkeypatch, capsys):
     ["stream", "frames", "--weights", "w.pth", "--out", "o"],
     ["eval", "relpose", "--benchmark", "procedural:1", "--method", "example"],
 ])
-def test_float16_on_the_cpu_is_one_line_for_stream_and_eval(command, tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("flag", ["--dtype", "--head-dtype"])
+def test_float16_on_the_cpu_is_one_line_for_stream_and_eval(command, flag, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "w.pth").write_bytes(b"")  # never read: the dtype is refused first
-    assert main([*command, "--dtype", "float16", "--device", "cpu"]) == 2
+    assert main([*command, flag, "float16", "--device", "cpu"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: --dtype float16 needs an accelerator; on the CPU use --dtype bfloat16\n"
+    assert err == f"error: {flag} float16 needs an accelerator; on the CPU use {flag} bfloat16\n"

@@ -120,6 +120,24 @@ def test_bfloat16_model_and_fast_alignment_from_the_command_line(tiny_weights, p
     assert "model in bfloat16, fast alignment" in capsys.readouterr().out
 
 
+def test_dpt_head_in_bfloat16_from_the_command_line(photos, tmp_path, capsys):
+    from recon3r.models import TINY_CONFIGS, AsymmetricCroCo3DStereo, save_model
+
+    weights, out = tmp_path / "dpt", tmp_path / "out"
+    torch.manual_seed(0)
+    save_model(AsymmetricCroCo3DStereo(**TINY_CONFIGS["tiny_dpt"]), weights)
+    code = main(["reconstruct", str(photos), "--weights", str(weights), "--out", str(out), "--size", "224",
+                 "--dtype", "bfloat16", "--head-dtype", "bfloat16", "--niter", "5", "--formats", "npz", "--quiet"])
+    assert code == 0 and (out / "scene.npz").is_file()
+    assert "model in bfloat16 (DPT head in bfloat16), optimize alignment" in capsys.readouterr().out
+    summary = reconstruct(ReconstructConfig(images=[str(photos)], weights=str(weights), size=224, niter=5, out=None,
+                                            formats=(), head_dtype="bfloat16", progress=False)).summary
+    assert summary["dtype"] == "float32" and summary["head_dtype"] == "bfloat16"
+    code = main(["reconstruct", str(photos), "--weights", str(weights), "--out", str(tmp_path / "o2"),
+                 "--head-dtype", "float16", "--device", "cpu", "--quiet"])
+    assert code == 2 and "error: --head-dtype float16 needs an accelerator" in capsys.readouterr().err
+
+
 def test_float16_on_the_cpu_is_refused_before_any_work(tiny_weights, photos, tmp_path, capsys):
     code = main(["reconstruct", str(photos), "--weights", str(tiny_weights), "--out", str(tmp_path / "out"),
                  "--dtype", "float16", "--device", "cpu", "--quiet"])

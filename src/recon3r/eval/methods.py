@@ -79,7 +79,8 @@ class MethodSettings:
         streaming memory cap (None: `recon3r.stream.DEFAULT_MAX_POINTERS`; 0: unbounded).
         mesh_size: single-image marching-cubes grid for Chamfer. colmap_threads: COLMAP; seed: COLMAP's
         and the single-image renderer's sampling seed. dtype: transformer-block precision of pair and
-        streaming models (`recon3r.models.precision`); align_mode: pair global alignment mode.
+        streaming models (`recon3r.models.precision`); head_dtype: their DPT heads' convolutions;
+        align_mode: pair global alignment mode.
         captions: a captions JSON file (image file name → caption) for multimodal pair models, as
         `recon3r reconstruct --captions` reads it; other models ignore it.
     """
@@ -102,6 +103,10 @@ class MethodSettings:
         "choices": ("float32", "bfloat16", "float16"),
         "help": "precision of learned methods' transformer blocks (bfloat16: about twice as fast on CPUs with bf16 "
         "support; float16 needs an accelerator)"})
+    head_dtype: str | None = field(default="float32", metadata={
+        "choices": ("float32", "bfloat16", "float16"),
+        "help": "precision of learned methods' DPT-head convolutions (output layer always float32; bfloat16: faster "
+        "ViT-L DPT pairs on CPU for a little more rounding error)"})
     align_mode: str = field(default="auto", metadata={
         "choices": ("auto", "optimize", "fast", "pair"),
         "help": "global alignment of learned methods: optimize (dense), fast (subsample, second order), pair, or "
@@ -189,7 +194,7 @@ class LearnedMethod(Method):
                  name: str | None = None, size: int | None = None, niter: int = 300, lr: float = 0.01,
                  schedule: str = "cosine", graph: str = "complete", batch_size: int = 8,
                  device: str = "auto", dtype: str | None = None, align_mode: str = "auto",
-                 captions: str | Path | None = None):
+                 captions: str | Path | None = None, head_dtype: str | None = None):
         if weights is None and model is None:
             raise ValueError("LearnedMethod needs weights or a model")
         if size not in (None, 224, 512):
@@ -199,7 +204,7 @@ class LearnedMethod(Method):
         self.name = name or (self.weights.name if self.weights is not None else type(model).__name__)
         self.size, self.niter, self.lr, self.schedule = size, int(niter), float(lr), schedule
         self.graph, self.batch_size, self.device = graph, int(batch_size), device
-        self.dtype, self.align_mode = dtype, align_mode
+        self.dtype, self.head_dtype, self.align_mode = dtype, head_dtype, align_mode
         self.captions = None if captions is None else str(captions)
 
     @classmethod
@@ -207,13 +212,14 @@ class LearnedMethod(Method):
                         name: str | None = None) -> LearnedMethod:
         return cls(path, model=model, name=name, size=settings.size, niter=settings.niter, device=settings.device,
                    graph=settings.graph, dtype=settings.dtype, align_mode=settings.align_mode,
-                   captions=settings.captions)
+                   captions=settings.captions, head_dtype=settings.head_dtype)
 
     def load(self) -> torch.nn.Module:
         if self.model is None:
             from recon3r import load_model
 
-            self.model = load_model(self.weights, device=self.device, task="pair", dtype=self.dtype)
+            self.model = load_model(self.weights, device=self.device, task="pair", dtype=self.dtype,
+                                    head_dtype=self.head_dtype)
         return self.model
 
     def predict(self, scene: BenchmarkScene) -> Prediction:
@@ -224,7 +230,7 @@ class LearnedMethod(Method):
             images=[str(p) for p in scene.image_paths], size=self.size, graph=self.graph,
             batch_size=self.batch_size, niter=self.niter, lr=self.lr, schedule=self.schedule,
             device=self.device, formats=(), progress=False, dtype=self.dtype, align_mode=self.align_mode,
-            captions=self.captions,
+            captions=self.captions, head_dtype=self.head_dtype,
         )
         start = time.perf_counter()
         try:
@@ -246,7 +252,7 @@ class LearnedMethod(Method):
                 "weights": str(self.weights) if self.weights else None,
                 "size": self.size, "niter": self.niter, "lr": self.lr, "schedule": self.schedule,
                 "graph": self.graph, "device": self.device, "dtype": self.dtype or "float32",
-                "align_mode": self.align_mode, "captions": self.captions}
+                "head_dtype": self.head_dtype or "float32", "align_mode": self.align_mode, "captions": self.captions}
 
 
 class StreamMethod(Method):
@@ -265,7 +271,7 @@ class StreamMethod(Method):
 
     def __init__(self, weights: str | Path | None = None, *, model: torch.nn.Module | None = None,
                  name: str | None = None, size: int | None = None, device: str = "auto",
-                 max_pointers: int | None = None, dtype: str | None = None):
+                 max_pointers: int | None = None, dtype: str | None = None, head_dtype: str | None = None):
         if weights is None and model is None:
             raise ValueError("StreamMethod needs weights or a model")
         if size is not None:
@@ -278,19 +284,20 @@ class StreamMethod(Method):
         self.model, self.size, self.device, self.max_pointers = model, size, device, max_pointers
         self.name = name or (self.weights.name if self.weights is not None else type(model).__name__)
         self.frames_alone = False
-        self.dtype = dtype
+        self.dtype, self.head_dtype = dtype, head_dtype
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, settings: MethodSettings, *, model: torch.nn.Module | None = None,
                         name: str | None = None) -> StreamMethod:
         return cls(path, model=model, name=name, size=settings.size, device=settings.device,
-                   max_pointers=settings.max_pointers, dtype=settings.dtype)
+                   max_pointers=settings.max_pointers, dtype=settings.dtype, head_dtype=settings.head_dtype)
 
     def load(self) -> torch.nn.Module:
         if self.model is None:
             from recon3r.models.checkpoint import load_model
 
-            self.model = load_model(self.weights, device=self.device, task="stream", dtype=self.dtype)
+            self.model = load_model(self.weights, device=self.device, task="stream", dtype=self.dtype,
+                                    head_dtype=self.head_dtype)
         return self.model
 
     def begin(self, task: str) -> None:
@@ -327,7 +334,8 @@ class StreamMethod(Method):
     def describe(self) -> dict[str, Any]:
         return {"name": self.name, "type": "learned", "system": self.system,
                 "weights": str(self.weights) if self.weights else None, "size": self.size, "device": self.device,
-                "max_pointers": self._cap(), "global_alignment": False, "dtype": self.dtype or "float32"}
+                "max_pointers": self._cap(), "global_alignment": False, "dtype": self.dtype or "float32",
+                "head_dtype": self.head_dtype or "float32"}
 
 
 class ColmapMethod(Method):
@@ -472,11 +480,11 @@ def method_for_checkpoint(path: str | Path, settings: MethodSettings | None = No
         from recon3r.utils.device import resolve_device
 
         model = model.to(resolve_device(getattr(method, "device", "cpu")))
-        dtype = getattr(method, "dtype", None)
-        if dtype not in (None, "float32"):  # an official .pth is built here, so cast it here
-            from recon3r.models.precision import parse_dtype, set_inference_dtype
+        dtype, head_dtype = getattr(method, "dtype", None), getattr(method, "head_dtype", None)
+        if dtype not in (None, "float32") or head_dtype not in (None, "float32"):  # an official .pth is built here
+            from recon3r.models.precision import set_inference_dtype
 
-            model = set_inference_dtype(model, parse_dtype(dtype))
+            model = set_inference_dtype(model, dtype, head_dtype=head_dtype)
         method.model = model
     method.model_class = model_class
     return method

@@ -135,6 +135,8 @@ def run_eval(config: EvalConfig) -> EvalRun:
     from recon3r.utils.device import resolve_device
 
     check_dtype_for_device(parse_dtype(config.dtype), resolve_device(config.device))
+    check_dtype_for_device(parse_dtype(config.head_dtype, flag="--head-dtype"), resolve_device(config.device),
+                           flag="--head-dtype")
     if config.captions is not None:
         from recon3r.text.captions import load_captions_file
 

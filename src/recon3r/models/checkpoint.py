@@ -97,7 +97,7 @@ _SAFE_PICKLE_GLOBALS: list[Any] = [
 # ---------------------------------------------------------------- public API
 def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: str | None = None,
                task: str | None = None, model: str | None = None, config: str | Path | None = None,
-               dtype: str | torch.dtype | None = None) -> nn.Module:
+               dtype: str | torch.dtype | None = None, head_dtype: str | torch.dtype | None = None) -> nn.Module:
     """Load a model from an official `.pth` or a `model.safetensors` + `config.json` folder.
 
     Returns the model in eval mode on `device` ("auto" picks an available accelerator), float32
@@ -110,18 +110,23 @@ def load_model(path: str | Path, device: str | torch.device = "cpu", *, expect: 
     their folder). `dtype`: 'bfloat16' (or `torch.bfloat16`; 'float16' on accelerators) runs the
     transformer blocks' matrix products in that precision, the weights cast once, everything else
     float32 (`recon3r.models.precision.set_inference_dtype`); None or 'float32': float32 throughout.
+    `head_dtype`: the same for the convolutions of DPT heads (all but their output layer); float32 by default.
     """
     from recon3r.models.precision import check_dtype_for_device, parse_dtype, set_inference_dtype
     from recon3r.utils.device import resolve_device
 
     target = resolve_device(device)
     dtype = parse_dtype(dtype)
+    head_dtype = parse_dtype(head_dtype, flag="--head-dtype")
     check_dtype_for_device(dtype, target)
+    check_dtype_for_device(head_dtype, target, flag="--head-dtype")
     name, kwargs, state_dict, source = read_checkpoint(path, model=model, config=config)
     check_model_kind(path, name, expect=expect, task=task)
     built = build_loaded_model(name, kwargs, state_dict, source)
     built = built.to(target).eval()
-    return set_inference_dtype(built, dtype) if dtype != torch.float32 else built
+    if dtype == torch.float32 and head_dtype == torch.float32:
+        return built
+    return set_inference_dtype(built, dtype, head_dtype=head_dtype)
 
 
 def check_model_kind(path: str | Path, name: str, *, expect: str | None = None, task: str | None = None) -> None:

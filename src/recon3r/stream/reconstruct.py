@@ -76,6 +76,10 @@ class StreamConfig:
         "choices": ("float32", "bfloat16", "float16"),
         "help": "precision of the transformer blocks: bfloat16 about twice as fast on CPUs with bf16 support "
         "(weights cast once; norms, heads, memory and poses stay float32); float16 needs an accelerator"})
+    head_dtype: str = field(default="float32", metadata={
+        "choices": ("float32", "bfloat16", "float16"),
+        "help": "precision of the DPT heads' convolutions (output layer always float32): bfloat16 is faster on CPU "
+        "for a little more rounding error"})
     progress: bool = field(default=True, metadata={"negate": "--quiet", "help": "no progress bar"})
 
     @property
@@ -300,7 +304,7 @@ def run_stream(config: StreamConfig, model: nn.Module | None = None) -> StreamRu
         from recon3r.models.checkpoint import load_model
 
         model = load_model(config.weights, device=config.device, expect="Point3R", model=config.model,
-                           dtype=config.dtype)
+                           dtype=config.dtype, head_dtype=config.head_dtype)
     frames = config.frames
     if not isinstance(frames, (str, os.PathLike)) and len(frames) == 1:
         frames = frames[0]
