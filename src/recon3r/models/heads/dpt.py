@@ -67,8 +67,8 @@ class ResidualConvUnit(nn.Module):
         self.conv2 = nn.Conv2d(features, features, kernel_size=3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.conv1(F.relu(x))
-        out = self.conv2(F.relu(out))
+        out = self.conv1(F.relu(x))  # x is the skip: not in place
+        out = self.conv2(F.relu(out, inplace=True))
         return out + x
 
 
@@ -128,7 +128,7 @@ class DPTAdapter(nn.Module):
             nn.Conv2d(feature_dim, feature_dim // 2, kernel_size=3, padding=1),
             Interpolate(scale_factor=2, mode="bilinear", align_corners=True),
             nn.Conv2d(feature_dim // 2, last_dim, kernel_size=3, padding=1),
-            nn.ReLU(),
+            nn.ReLU(inplace=True),  # on a fresh full-resolution map: no 100 MB copy per view
             nn.Conv2d(last_dim, num_channels, kernel_size=1),
         )
         ld = layer_dims
