@@ -38,6 +38,20 @@ def test_rope_matches_split_half_formula_float64():
     torch.testing.assert_close(ours, explicit_rope(x, pos), rtol=1e-6, atol=1e-6)
 
 
+def test_float16_rope_runs_inside_a_cpu_bfloat16_autocast():
+    """CroCo's float16 encoder RoPE inside mixed-precision training: the channel swap must not use an op
+    autocast re-types (cat, roll), and gives the same values as outside autocast."""
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 6, 8)
+    pos = torch.randint(0, 9, (2, 6, 2))
+    table = RoPE2D(100.0).table(pos, 8, dtype=torch.float16)
+    plain = apply_rotary(x, table)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = apply_rotary(x, table)
+    assert mixed.dtype == torch.float32 and torch.equal(mixed, plain)
+    torch.testing.assert_close(plain.double(), explicit_rope(x.double(), pos), rtol=0, atol=2e-2)  # float16 maths
+
+
 def test_rope_leaves_negative_positions_unrotated():
     x = torch.randn(1, 2, 3, 8)
     pos = torch.tensor([[[0, 1], [-1, -1], [2, 3]]])
