@@ -15,11 +15,19 @@ For each configuration the script
    the row's dtype; bfloat16 rows use the bfloat16 peak for all FLOPs, a lower bound) and the
    speed-up over the float32 symmetrized forward measured in the same run.
 
+With `--reference-src DIR` (a clone of naver/dust3r with its croco submodule; it needs the packages
+the reference imports, e.g. einops and huggingface_hub) the reference `AsymmetricCroCo3DStereo` is
+built with the same arguments, given recon3r's float32 weights (`load_state_dict(strict=True)`),
+checked against recon3r's outputs on the first pair and its reverse, and timed as one more row
+("reference float32 | symmetrized forward", batched the same way); a last column gives every row's
+speed-up over it.
+
 Timings are medians over `--repeats` interleaved rounds (every row once per round), so a load spike
 on a shared machine hits all rows alike.
 
     .venv/bin/python benchmarks/floor.py --threads 1                       # ViT-B/B linear at 224
     .venv/bin/python benchmarks/floor.py --threads 1 --config vitl-dpt-512  # ViT-L/B DPT at 512×384
+    .venv/bin/python benchmarks/floor.py --threads 1 --reference-src ~/src/dust3r  # and the reference
 """
 
 from __future__ import annotations
@@ -47,11 +55,11 @@ INF = math.inf
 COMMON = dict(pos_embed="RoPE100", depth_mode=("exp", -INF, INF), conf_mode=("exp", 1, INF), landscape_only=False)
 CONFIGS = {
     "vitb-linear-224": (dict(COMMON, enc_embed_dim=768, enc_depth=12, enc_num_heads=12, dec_embed_dim=512,
-                             dec_depth=8, dec_num_heads=16, head_type="linear", img_size=224), (224, 224)),
+                             dec_depth=8, dec_num_heads=16, head_type="linear", img_size=(224, 224)), (224, 224)),
     "vitl-dpt-512": (dict(COMMON, enc_embed_dim=1024, enc_depth=24, enc_num_heads=16, dec_embed_dim=768,
-                          dec_depth=12, dec_num_heads=12, head_type="dpt", img_size=512), (384, 512)),
+                          dec_depth=12, dec_num_heads=12, head_type="dpt", img_size=(512, 512)), (384, 512)),
     "tiny": (dict(COMMON, enc_embed_dim=64, enc_depth=2, enc_num_heads=4, dec_embed_dim=48, dec_depth=2,
-                  dec_num_heads=4, head_type="linear", img_size=224), (224, 224)),
+                  dec_num_heads=4, head_type="linear", img_size=(224, 224)), (224, 224)),
 }
 PEAK_SHAPES = [(1568, 768, 3072), (1568, 3072, 768), (1536, 1024, 4096), (2048, 2048, 2048)]
 
@@ -107,6 +115,37 @@ def flops_per_pair(model, hw: tuple[int, int]) -> tuple[float, float]:
     return total.get_total_flops() / 1e9, encoder.get_total_flops() / 1e9
 
 
+def reference_folder(source: str) -> str:
+    """`source` as an absolute path; exits with an error naming it unless it holds dust3r/model.py."""
+    folder = os.path.abspath(os.path.expanduser(source))
+    if not os.path.isfile(os.path.join(folder, "dust3r", "model.py")):
+        raise SystemExit(f"error: --reference-src {source}: no dust3r/model.py there (a naver/dust3r clone)")
+    return folder
+
+
+def reference_model(folder: str, kwargs: dict, state_dict: dict) -> torch.nn.Module:
+    """The reference DUSt3R model from the checkout `folder`, with recon3r's weights."""
+    sys.path.insert(0, folder)
+    from dust3r.model import AsymmetricCroCo3DStereo as Reference  # noqa: PLC0415 (the user's checkout)
+
+    model = Reference(**kwargs).eval()
+    model.load_state_dict(state_dict, strict=True)
+    return model
+
+
+def largest_difference(ours: torch.nn.Module, theirs: torch.nn.Module, pair: list) -> float:
+    """max |ours − theirs| / max |theirs| over both views' points and confidences of one batch."""
+    worst = 0.0
+    with torch.inference_mode():
+        views = [{"img": torch.cat([p[s].img for p in pair]), "true_shape": torch.cat([p[s].true_shape for p in pair]),
+                  "instance": [p[s].instance for p in pair]} for s in (0, 1)]
+        for mine, ref in zip(ours(*views), theirs(*views)):
+            for key in ("pts3d", "pts3d_in_other_view", "conf"):
+                if key in ref:
+                    worst = max(worst, float((mine[key] - ref[key]).abs().max() / ref[key].abs().max()))
+    return worst
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--config", choices=list(CONFIGS), default="vitb-linear-224")
@@ -115,7 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=2, help="pairs per forward (default: 2, a pair and its reverse)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved timing rounds (median reported)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--reference-src", default=None, help="a naver/dust3r checkout: time the reference too")
     args = parser.parse_args(argv)
+    reference_src = reference_folder(args.reference_src) if args.reference_src else None
     if args.threads:
         torch.set_num_threads(args.threads)
     kwargs, hw = CONFIGS[args.config]
@@ -137,6 +178,12 @@ def main(argv: list[str] | None = None) -> int:
         ("bfloat16", "symmetrized forward"): (model16, "forward", decode_gflop + image_gflop),
         ("bfloat16", "run_pairs"): (model16, "run_pairs", decode_gflop + image_gflop * count / len(pairs)),
     }
+    difference = None
+    if reference_src:
+        reference = reference_model(reference_src, kwargs, model32.state_dict())
+        difference = largest_difference(model32, reference, pairs[:2])
+        rows = {("reference float32", "symmetrized forward"): (reference, "forward", decode_gflop + image_gflop),
+                **rows}
     if kwargs["head_type"] == "dpt":
         model16h = set_inference_dtype(copy.deepcopy(model32), torch.bfloat16, head_dtype=torch.bfloat16)
         rows[("bfloat16 + head", "run_pairs")] = (model16h, "run_pairs", rows[("float32", "run_pairs")][2])
@@ -163,14 +210,22 @@ def main(argv: list[str] | None = None) -> int:
     print(f"- {args.config} at {hw[1]}×{hw[0]}: {pair_gflop:.1f} GFLOP per pair forward, of which "
           f"{image_gflop:.1f} per image encoded; graph: complete, {count} images, {len(pairs)} ordered pairs, "
           f"batch {args.batch}, median of {args.repeats} rounds")
+    reference_time = None
+    if difference is not None:
+        reference_time = statistics.median(times[("reference float32", "symmetrized forward")])
+        print(f"- reference: {args.reference_src}; recon3r float32 against it on the first pair and its reverse: "
+              f"max |difference| / max |value| = {difference:.1e} (points and confidences)")
     print()
-    print("| dtype | path | s / pair | GFLOP / pair | floor s / pair | floor ÷ time | speed-up vs float32 symmetrized forward |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    extra = (" speed-up vs reference float32 |", "---:|") if reference_time else ("", "")
+    print("| dtype | path | s / pair | GFLOP / pair | floor s / pair | floor ÷ time | speed-up vs float32 symmetrized "
+          f"forward |{extra[0]}")
+    print(f"|---|---|---:|---:|---:|---:|---:|{extra[1]}")
     for (dtype, how), (_, _, gflop) in rows.items():
         seconds = statistics.median(times[(dtype, how)])
-        floor = gflop / peaks[dtype.split()[0]]
+        floor = gflop / peaks[next(word for word in dtype.split() if word in peaks)]
+        last = f" {reference_time / seconds:.2f}× |" if reference_time else ""
         print(f"| {dtype} | {how} | {seconds:.3f} | {gflop:.1f} | {floor:.3f} | {floor / seconds:.0%} | "
-              f"{base / seconds:.2f}× |")
+              f"{base / seconds:.2f}× |{last}")
     return 0
 
 

@@ -46,6 +46,24 @@ def test_floor_prints_both_dtypes_and_both_paths():
     assert rows[0][6] == "1.00×" and float(rows[1][3]) < float(rows[0][3])  # fewer FLOPs per pair
 
 
+def test_floor_times_a_reference_checkout_with_recon3rs_weights(tmp_path):
+    """A stand-in checkout whose `dust3r.model` is recon3r's class under the reference's name: the row,
+    the parity line (0 difference) and the speed-up column appear; a folder without it is named."""
+    (tmp_path / "dust3r").mkdir()
+    (tmp_path / "dust3r" / "__init__.py").write_text("")
+    (tmp_path / "dust3r" / "model.py").write_text("from recon3r.models import AsymmetricCroCo3DStereo\n")
+    out = _run("benchmarks/floor.py", "--config", "tiny", "--threads", "1", "--repeats", "1",
+               "--reference-src", str(tmp_path))
+    rows = _table_rows(out)
+    assert rows[0][:2] == ["reference float32", "symmetrized forward"] and rows[0][7] == "1.00×"
+    assert len(rows) == 5 and all(row[7].endswith("×") for row in rows)
+    assert "max |difference| / max |value| = 0.0e+00" in out
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "benchmarks/floor.py", "--config", "tiny", "--reference-src",
+                           str(tmp_path / "dust3r")], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and "no dust3r/model.py there" in done.stderr
+
+
 def test_dino_ring_captions_carry_each_photos_calibrated_focal(shared_path):
     """captions_dino_ring.py writes the caption a camera would: the 35 mm focal of the calibration, doubled when wrong."""
     import importlib.util
