@@ -124,11 +124,21 @@ def reference_folder(source: str) -> str:
 
 
 def reference_model(folder: str, kwargs: dict, state_dict: dict) -> torch.nn.Module:
-    """The reference DUSt3R model from the checkout `folder`, with recon3r's weights."""
-    sys.path.insert(0, folder)
-    from dust3r.model import AsymmetricCroCo3DStereo as Reference  # noqa: PLC0415 (the user's checkout)
+    """The reference DUSt3R model from the checkout `folder`, with recon3r's weights.
 
-    model = Reference(**kwargs).eval()
+    The checkout is importable only while its model is built: `folder` is put in front of `sys.path`
+    for the import and the construction, then the path is restored (the reference's own
+    `path_to_croco` may still add its croco submodule, as it does in the reference's scripts).
+    """
+    import importlib
+
+    saved = list(sys.path)
+    sys.path.insert(0, folder)
+    try:
+        reference = importlib.import_module("dust3r.model").AsymmetricCroCo3DStereo
+        model = reference(**kwargs).eval()
+    finally:
+        sys.path[:] = [entry for entry in sys.path if entry != folder or entry in saved]
     model.load_state_dict(state_dict, strict=True)
     return model
 
